@@ -1,0 +1,16 @@
+"""lstm-conformance: does your LSTM compute exactly what torch.nn.LSTM computes?
+
+Public API::
+
+    import conformance
+
+    @conformance.register("my-lstm", unsupported={"packed"})
+    def build(spec: conformance.LSTMSpec, params: dict[str, torch.Tensor]):
+        ...
+        return forward          # forward(input, hx=None) -> (output, (h_n, c_n))
+"""
+from .features import FEATURES
+from .registry import Candidate, CandidateLoadError, register
+from .spec import GATES, LSTMSpec
+
+__all__ = ["FEATURES", "GATES", "Candidate", "CandidateLoadError", "LSTMSpec", "register"]
