@@ -8,9 +8,17 @@ Public API::
     def build(spec: conformance.LSTMSpec, params: dict[str, torch.Tensor]):
         ...
         return forward          # forward(input, hx=None) -> (output, (h_n, c_n))
+
+`conformance.check(name_or_candidate, recipe)` re-runs one example (failure messages print
+the exact call).
 """
+from .cases import Case, CaseRecipe
+from .check import ConformanceFailure, check
 from .features import FEATURES
 from .registry import Candidate, CandidateLoadError, register
 from .spec import GATES, LSTMSpec
 
-__all__ = ["FEATURES", "GATES", "Candidate", "CandidateLoadError", "LSTMSpec", "register"]
+__all__ = [
+    "FEATURES", "GATES", "Candidate", "CandidateLoadError", "Case", "CaseRecipe",
+    "ConformanceFailure", "LSTMSpec", "check", "register",
+]

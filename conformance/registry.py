@@ -31,6 +31,9 @@ class Candidate:
     def __call__(self, spec, params):
         return self.build(spec, params)
 
+    def __repr__(self) -> str:  # short: Hypothesis prints it in every falsifying example
+        return f"Candidate({self.name!r})"
+
     def supports(self, feature: str) -> bool:
         return feature not in self.unsupported
 

@@ -1,0 +1,103 @@
+"""One differential check: run a candidate and nn.LSTM on one recipe and compare.
+
+`check_forward` raises `ConformanceFailure` (an AssertionError, so Hypothesis shrinks it) with
+a message that names the candidate, the spec, the input, every difference found, and a
+snippet that reproduces the failure.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import registry
+from .cases import Case, CaseRecipe
+from .compare import ResultShapeError, structure_problems, tensors, unpack, value_problem, TENSOR_NAMES
+from .oracle import run_reference, run_truth
+from .tolerance import eps, max_abs_diff, recurrence_depth, tolerance_for
+
+
+class ConformanceFailure(AssertionError):
+    """A candidate does not behave like nn.LSTM on one example."""
+
+
+def check_forward(candidate: registry.Candidate, recipe: CaseRecipe) -> None:
+    """Raise ConformanceFailure unless `candidate` matches nn.LSTM's forward on `recipe`."""
+    case = recipe.build()
+    expected = unpack(run_reference(case))  # before the candidate runs, in case it mutates its inputs
+    truth = unpack(run_truth(recipe))
+    actual = run_candidate(candidate, recipe, case)
+    problems = structure_problems(actual, expected)
+    if not problems:
+        problems = value_problems(recipe, actual, expected, truth)
+    if problems:
+        raise ConformanceFailure(failure_message(candidate, recipe, problems))
+
+
+def run_candidate(candidate, recipe: CaseRecipe, case: Case) -> tuple:
+    """Build and call the candidate; any exception or malformed result becomes a failure."""
+    try:
+        forward = candidate.build(case.spec, case.params)
+    except Exception as exc:
+        raise ConformanceFailure(failure_message(
+            candidate, recipe, [f"build(spec, params) raised {type(exc).__name__}: {exc}"])) from exc
+    try:
+        with torch.no_grad():
+            result = case.call(forward)
+    except Exception as exc:
+        raise ConformanceFailure(failure_message(
+            candidate, recipe, [f"forward raised {type(exc).__name__}: {exc}"])) from exc
+    try:
+        return unpack(result)
+    except ResultShapeError as exc:
+        raise ConformanceFailure(failure_message(candidate, recipe, [str(exc)])) from None
+
+
+def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple) -> list[str]:
+    spec = recipe.spec
+    depth = recurrence_depth(spec, recipe.seq_len)
+    if spec.dtype == torch.float64:
+        # nn.LSTM in float64 is the truth itself; gauge conditioning with a float32 run.
+        coarse = tensors(unpack(run_reference(recipe.build(dtype=torch.float32))))
+        scale = eps(torch.float64) / eps(torch.float32)
+        ref_errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, tensors(truth))]
+    else:
+        ref_errors = [max_abs_diff(e, t) for e, t in zip(tensors(expected), tensors(truth))]
+    problems = []
+    for name, got, want, true, ref_error in zip(
+            TENSOR_NAMES, tensors(actual), tensors(expected), tensors(truth), ref_errors):
+        problem = value_problem(name, got, want, true, tolerance_for(spec.dtype, depth, ref_error))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def failure_message(candidate, recipe: CaseRecipe, problems: list[str]) -> str:
+    features = ", ".join(sorted(recipe.features()))
+    lines = [f"candidate {candidate.name!r} does not match torch.nn.LSTM:"]
+    lines += [f"  - {p}" for p in problems]
+    lines += [
+        f"  spec:     {recipe.spec!r}",
+        f"  input:    {recipe.describe()}",
+        f"  features: {features}",
+        "  reproduce with:",
+        *("      " + line for line in reproduction(candidate, recipe).splitlines()),
+    ]
+    return "\n".join(lines)
+
+
+def reproduction(candidate, recipe: CaseRecipe) -> str:
+    """Python that rebuilds this example and re-runs the check (raises with the diff)."""
+    ref = candidate.name if candidate.name in registry.discover() else candidate.origin
+    return (
+        "import torch\n"
+        "from conformance import CaseRecipe, LSTMSpec, check\n"
+        f"check({ref!r}, {recipe!r})"
+    )
+
+
+def check(candidate, recipe: CaseRecipe) -> None:
+    """Public entry point: `candidate` is a Candidate, a registered name, or 'module:attr'."""
+    if not isinstance(candidate, registry.Candidate):
+        [candidate] = registry.resolve([candidate])
+    if isinstance(candidate, registry.BrokenCandidate):
+        raise registry.CandidateLoadError(candidate.error)
+    check_forward(candidate, recipe)

@@ -1,0 +1,146 @@
+"""The pytest plugin (entry point `pytest11`): options, candidate parametrization, verdicts."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import settings
+
+from .features import FEATURES
+from .profiles import CI_SEED, default_profile, register_profiles
+from .registry import CandidateLoadError, resolve
+from .restrict import available_devices
+from .run import ConformanceRun, Recording, is_broken
+from .verdict import PROPERTY
+
+register_profiles()  # at import, before Hypothesis' own plugin loads --hypothesis-profile
+
+RUN_KEY = pytest.StashKey[ConformanceRun]()
+REQUESTED_KEY = pytest.StashKey[tuple]()
+MARKER = "conformance"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lstm-conformance")
+    group.addoption("--impl", action="append", default=[], metavar="NAME|module:attr",
+                    help="candidate to check (repeatable): a registered name or module:attr; "
+                         "default: every registered candidate")
+    group.addoption("--device", action="append", default=[], choices=("cpu", "cuda", "mps"),
+                    help="restrict examples to these devices (repeatable); default: all "
+                         "devices torch reports")
+    group.addoption("--impl-fail-fast", action="store_true",
+                    help="after a candidate's first failure, skip its remaining tests")
+    group.addoption("--torch-threads", type=int, default=1, metavar="N",
+                    help="torch.set_num_threads for the run (default 1: small examples run "
+                         "fastest single-threaded)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Before Hypothesis' plugin: choose the profile, fix the ci seed, resolve candidates."""
+    config.addinivalue_line(
+        "markers", f"{MARKER}(*columns): a conformance test about these verdict columns")
+    config.addinivalue_line(
+        "filterwarnings", "ignore:LSTM with projections is not supported with oneDNN")
+    profile = config.getoption("hypothesis_profile", None)
+    if not profile:  # otherwise Hypothesis' own plugin has loaded it
+        profile = default_profile()
+        settings.load_profile(profile)
+    if profile == "ci" and config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = CI_SEED
+    if config.getoption("torch_threads") > 0:
+        torch.set_num_threads(config.getoption("torch_threads"))
+    try:
+        candidates = resolve(config.getoption("impl"))
+    except CandidateLoadError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    reported = available_devices()
+    requested = tuple(config.getoption("device")) or reported
+    devices = tuple(d for d in requested if d in reported)
+    config.stash[RUN_KEY] = ConformanceRun(
+        candidates, devices, fail_fast=config.getoption("impl_fail_fast"), profile=profile)
+    config.stash[REQUESTED_KEY] = requested
+    config.pluginmanager.register(VerdictCollector(config.stash[RUN_KEY]), "lstm-conformance-verdicts")
+
+
+def pytest_report_header(config):
+    run = config.stash[RUN_KEY]
+    names = ", ".join(c.name for c in run.candidates) or "none registered"
+    return [f"lstm-conformance: candidates {names}; devices {', '.join(run.devices) or 'none'}; "
+            f"hypothesis profile {run.profile}; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} thread(s)"]
+
+
+def pytest_generate_tests(metafunc):
+    if "candidate" in metafunc.fixturenames and metafunc.definition.get_closest_marker(MARKER):
+        run = metafunc.config.stash[RUN_KEY]
+        metafunc.parametrize("candidate", run.candidates, ids=[c.name for c in run.candidates])
+
+
+@pytest.fixture(scope="session")
+def conformance_run(request) -> ConformanceRun:
+    """The run's state: `conformance_run.check_forward(candidate, recipe)` in a test."""
+    return request.config.stash[RUN_KEY]
+
+
+def _candidate_of(item):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("candidate") if callspec else None
+
+
+def _columns_of(item) -> tuple[str, ...]:
+    marker = item.get_closest_marker(MARKER)
+    return tuple(marker.args) if marker else ()
+
+
+def pytest_runtest_setup(item):
+    candidate = _candidate_of(item)
+    if candidate is None or item.get_closest_marker(MARKER) is None:
+        return
+    run = item.config.stash[RUN_KEY]
+    run.current = Recording(candidate.name, _columns_of(item))
+    if is_broken(candidate):
+        if "candidate_loads" not in item.name:
+            pytest.skip(f"candidate {candidate.name!r} did not load (see test_candidate_loads)")
+        return
+    if run.fail_fast and candidate.name in run.failed_candidates:
+        pytest.skip(f"candidate {candidate.name!r} already failed (--impl-fail-fast)")
+    for column in _columns_of(item):
+        if column in candidate.unsupported:
+            pytest.skip(f"candidate {candidate.name!r} declares {column!r} unsupported")
+        if column in ("cuda", "mps", "cpu") and column not in run.devices:
+            why = ("excluded by --device" if column not in item.config.stash[REQUESTED_KEY]
+                   else "torch reports no such device here")
+            pytest.skip(f"device {column}: {why}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    run = item.config.stash[RUN_KEY]
+    if call.when == "call" and run.current is not None:
+        outcome.get_result().user_properties.append((PROPERTY, run.current.as_property()))
+        run.current = None
+
+
+class VerdictCollector:
+    """Folds every test report into the verdicts and prints the table at the end.
+
+    Under xdist the controller receives every worker's reports (with their user_properties),
+    so its table covers the whole run.
+    """
+
+    def __init__(self, run: ConformanceRun):
+        self.run = run
+
+    def pytest_runtest_logreport(self, report):
+        self.run.verdicts.add(report)
+        if report.failed:
+            for key, data in report.user_properties:
+                if key == PROPERTY:
+                    self.run.failed_candidates.add(data["candidate"])
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.run.candidates:
+            terminalreporter.write_sep("=", "LSTM conformance verdict")
+            terminalreporter.write_line(self.run.verdicts.render())

@@ -1,0 +1,63 @@
+"""State of one conformance run: the candidates, the devices, and what each test exercised."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+
+from .cases import CaseRecipe
+from .check import check_forward
+from .registry import BrokenCandidate, Candidate
+from .restrict import restrict
+from .verdict import Verdicts
+
+
+@dataclass
+class Recording:
+    """What one test item did: the examples per feature, and the last example's features."""
+
+    candidate: str
+    columns: tuple[str, ...]
+    counts: Counter = field(default_factory=Counter)
+    last_features: tuple[str, ...] | None = None
+
+    def as_property(self) -> dict:
+        return {"candidate": self.candidate, "columns": list(self.columns),
+                "counts": dict(self.counts), "failing_features": self.last_features}
+
+
+class ConformanceRun:
+    def __init__(self, candidates: list, devices: tuple[str, ...], fail_fast: bool = False,
+                 profile: str = "dev"):
+        self.profile = profile
+        self.candidates = candidates
+        self.devices = devices
+        self.fail_fast = fail_fast
+        self.failed_candidates: set[str] = set()
+        self.verdicts = Verdicts(candidates)
+        self.current: Recording | None = None
+
+    def adapt(self, candidate: Candidate, recipe: CaseRecipe) -> CaseRecipe:
+        """`recipe` restricted to the candidate's features and this run's devices (or skip)."""
+        adapted = restrict(recipe, candidate.unsupported, self.devices)
+        if adapted is None:
+            pytest.skip(f"candidate {candidate.name!r} supports no layout, dtype or device "
+                        f"available in this run (devices: {', '.join(self.devices)})")
+        return adapted
+
+    def record(self, recipe: CaseRecipe) -> None:
+        if self.current is not None:
+            features = recipe.features()
+            self.current.counts.update(features)
+            self.current.last_features = tuple(sorted(features))
+
+    def check_forward(self, candidate, recipe: CaseRecipe) -> None:
+        """The forward differential check, on the recipe as this candidate and run allow."""
+        recipe = self.adapt(candidate, recipe)
+        self.record(recipe)
+        check_forward(candidate, recipe)
+
+
+def is_broken(candidate) -> bool:
+    return isinstance(candidate, BrokenCandidate)

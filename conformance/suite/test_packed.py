@@ -1,0 +1,23 @@
+"""PackedSequence input: per-sequence lengths, sorted or not, hx and h_n in the user's order."""
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conformance import pins
+from conformance import strategies as cs
+
+
+@pytest.mark.conformance("packed")
+@given(recipe=cs.recipes(input_kind=st.just("packed")))
+@example(recipe=pins.PACKED_BIDIR_HX)
+def test_packed(candidate, recipe, conformance_run):
+    conformance_run.check_forward(candidate, recipe)
+
+
+@pytest.mark.conformance("packed", "bidirectional", "initial_state")
+@given(recipe=cs.recipes(spec=cs.specs(bidirectional=st.just(True)),
+                         input_kind=st.just("packed"), hx=st.just("random"),
+                         batch=st.integers(2, cs.MAX_BATCH), packing=st.just("any")))
+@example(recipe=pins.PACKED_BIDIR_HX)
+def test_packed_unsorted_bidirectional_with_state(candidate, recipe, conformance_run):
+    conformance_run.check_forward(candidate, recipe)

@@ -1,0 +1,83 @@
+"""The verdict table: one row per candidate, one column per feature.
+
+Each test reports, through its `user_properties` (which also travel from xdist workers), the
+candidate, the feature columns the test is about, and how many examples exercised each
+feature. A column is FAIL when a test about it failed; a failing test about no column in
+particular (the all-axes test) blames the unusual features of its shrunk example.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .features import BASIC, COLUMNS
+
+PROPERTY = "lstm_conformance"
+SHORT = {
+    "basic": "basic", "num_layers": "layers", "bidirectional": "bidir", "proj_size": "proj",
+    "no_bias": "nobias", "batch_first": "bfirst", "seq_first": "sfirst", "unbatched": "unbat",
+    "packed": "packed", "initial_state": "hx", "dropout": "drop", "backward": "grad",
+    "float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64", "cpu": "cpu",
+    "cuda": "cuda", "mps": "mps",
+}
+# Features every example has one of; a failure is not blamed on them unless nothing else.
+ORDINARY = frozenset({BASIC, "seq_first", "float64", "float32", "cpu"})
+
+
+@dataclass
+class Row:
+    unsupported: frozenset[str] = frozenset()
+    examples: Counter = field(default_factory=Counter)
+    failed: set = field(default_factory=set)
+    broken: str | None = None
+
+
+class Verdicts:
+    def __init__(self, candidates):
+        self.rows: dict[str, Row] = {}
+        for c in candidates:
+            self.rows[c.name] = Row(unsupported=frozenset(getattr(c, "unsupported", ())),
+                                    broken=getattr(c, "error", None))
+
+    def add(self, report) -> None:
+        """Fold in one test report (any phase) carrying our user property."""
+        for key, data in getattr(report, "user_properties", ()):
+            if key != PROPERTY:
+                continue
+            row = self.rows.setdefault(data["candidate"], Row())
+            row.examples.update(data.get("counts", {}))
+            if report.failed:
+                row.failed.update(blame(data.get("columns", ()), data.get("failing_features")))
+
+    def cell(self, name: str, column: str) -> str:
+        row = self.rows[name]
+        if row.broken:
+            return "ERROR"
+        if column in row.failed:
+            return "FAIL"
+        if column in row.unsupported:
+            return "unsup"
+        n = row.examples.get(column, 0)
+        return f"ok {n}" if n else "-"
+
+    def render(self) -> str:
+        widths = {c: max(len(SHORT[c]), 6) for c in COLUMNS}
+        name_width = max([9] + [len(n) for n in self.rows])
+        lines = ["candidate".ljust(name_width) + " " + " ".join(SHORT[c].rjust(widths[c]) for c in COLUMNS)]
+        for name in self.rows:
+            cells = (self.cell(name, c).rjust(widths[c]) for c in COLUMNS)
+            lines.append(name.ljust(name_width) + " " + " ".join(cells))
+        lines.append("ok N: passed, N examples used the feature; FAIL: a test of it failed; "
+                     "unsup: declared unsupported; -: not run; ERROR: candidate did not load")
+        return "\n".join(lines)
+
+    def failed_any(self) -> bool:
+        return any(r.failed or r.broken for r in self.rows.values())
+
+
+def blame(columns, failing_features) -> set[str]:
+    """Columns a failure is attributed to: the test's own, else the example's unusual ones."""
+    if columns:
+        return set(columns)
+    unusual = set(failing_features or ()) - ORDINARY
+    return unusual or {BASIC}
