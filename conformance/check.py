@@ -70,7 +70,12 @@ def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tu
     return problems
 
 
-def failure_message(candidate, recipe: CaseRecipe, problems: list[str]) -> str:
+def failure_message(candidate, recipe: CaseRecipe, problems: list[str],
+                    checker: str = "check") -> str:
+    """The one failure format of every family: what differed, the case, how to reproduce.
+
+    `checker` is the public function of `conformance` that re-runs this family's check.
+    """
     features = ", ".join(sorted(recipe.features()))
     lines = [f"candidate {candidate.name!r} does not match torch.nn.LSTM:"]
     lines += [f"  - {p}" for p in problems]
@@ -79,25 +84,35 @@ def failure_message(candidate, recipe: CaseRecipe, problems: list[str]) -> str:
         f"  input:    {recipe.describe()}",
         f"  features: {features}",
         "  reproduce with:",
-        *("      " + line for line in reproduction(candidate, recipe).splitlines()),
+        *("      " + line for line in reproduction(candidate, recipe, checker).splitlines()),
     ]
     return "\n".join(lines)
 
 
-def reproduction(candidate, recipe: CaseRecipe) -> str:
+def reproduction(candidate, recipe: CaseRecipe, checker: str = "check") -> str:
     """Python that rebuilds this example and re-runs the check (raises with the diff)."""
-    ref = candidate.name if candidate.name in registry.discover() else candidate.origin
     return (
         "import torch\n"
-        "from conformance import CaseRecipe, LSTMSpec, check\n"
-        f"check({ref!r}, {recipe!r})"
+        f"from conformance import CaseRecipe, LSTMSpec, {checker}\n"
+        f"{checker}({loadable_name(candidate)!r}, {recipe!r})"
     )
 
 
+def loadable_name(candidate) -> str:
+    """What `registry.resolve` finds this candidate by: its entry-point name or module:attr."""
+    return candidate.name if candidate.name in registry.discover() else candidate.origin
+
+
+def load(candidate) -> registry.Candidate:
+    """A Candidate from a Candidate, a registered name, or 'module:attr'."""
+    if isinstance(candidate, registry.Candidate):
+        return candidate
+    [loaded] = registry.resolve([candidate])
+    if isinstance(loaded, registry.BrokenCandidate):
+        raise registry.CandidateLoadError(loaded.error)
+    return loaded
+
+
 def check(candidate, recipe: CaseRecipe) -> None:
-    """Public entry point: `candidate` is a Candidate, a registered name, or 'module:attr'."""
-    if not isinstance(candidate, registry.Candidate):
-        [candidate] = registry.resolve([candidate])
-    if isinstance(candidate, registry.BrokenCandidate):
-        raise registry.CandidateLoadError(candidate.error)
-    check_forward(candidate, recipe)
+    """Re-run the forward check on one recipe; `candidate` as for `load`."""
+    check_forward(load(candidate), recipe)

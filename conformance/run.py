@@ -52,11 +52,18 @@ class ConformanceRun:
             self.current.counts.update(features)
             self.current.last_features = tuple(sorted(features))
 
-    def check_forward(self, candidate, recipe: CaseRecipe) -> None:
-        """The forward differential check, on the recipe as this candidate and run allow."""
+    def prepare(self, candidate: Candidate, recipe: CaseRecipe) -> CaseRecipe:
+        """The recipe as this candidate and run allow it, counted for the verdict table.
+
+        Every check of every family starts here.
+        """
         recipe = self.adapt(candidate, recipe)
         self.record(recipe)
-        check_forward(candidate, recipe)
+        return recipe
+
+    def check_forward(self, candidate, recipe: CaseRecipe) -> None:
+        """The forward differential check, on the recipe as this candidate and run allow."""
+        check_forward(candidate, self.prepare(candidate, recipe))
 
 
 def is_broken(candidate) -> bool:
