@@ -141,6 +141,6 @@ class VerdictCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter):
-        if self.run.candidates:
+        if self.run.candidates and self.run.verdicts.seen:
             terminalreporter.write_sep("=", "LSTM conformance verdict")
             terminalreporter.write_line(self.run.verdicts.render())

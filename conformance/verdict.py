@@ -35,6 +35,7 @@ class Row:
 class Verdicts:
     def __init__(self, candidates):
         self.rows: dict[str, Row] = {}
+        self.seen = False  # any conformance test reported: only then is a table worth printing
         for c in candidates:
             self.rows[c.name] = Row(unsupported=frozenset(getattr(c, "unsupported", ())),
                                     broken=getattr(c, "error", None))
@@ -44,6 +45,7 @@ class Verdicts:
         for key, data in getattr(report, "user_properties", ()):
             if key != PROPERTY:
                 continue
+            self.seen = True
             row = self.rows.setdefault(data["candidate"], Row())
             row.examples.update(data.get("counts", {}))
             if report.failed:

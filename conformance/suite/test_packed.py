@@ -6,6 +6,11 @@ from hypothesis import strategies as st
 from conformance import pins
 from conformance import strategies as cs
 
+# Unsorted packed batches with both directions and a real hx: hx/h_n order and per-sequence ends.
+PACKED_UNSORTED_BIDIRECTIONAL_WITH_STATE = cs.recipes(
+    spec=cs.specs(bidirectional=st.just(True)), input_kind=st.just("packed"),
+    hx=st.just("random"), batch=st.integers(2, cs.MAX_BATCH), packing=st.just("any"))
+
 
 @pytest.mark.conformance("packed")
 @given(recipe=cs.recipes(input_kind=st.just("packed")))
@@ -15,9 +20,7 @@ def test_packed(candidate, recipe, conformance_run):
 
 
 @pytest.mark.conformance("packed", "bidirectional", "initial_state")
-@given(recipe=cs.recipes(spec=cs.specs(bidirectional=st.just(True)),
-                         input_kind=st.just("packed"), hx=st.just("random"),
-                         batch=st.integers(2, cs.MAX_BATCH), packing=st.just("any")))
+@given(recipe=PACKED_UNSORTED_BIDIRECTIONAL_WITH_STATE)
 @example(recipe=pins.PACKED_BIDIR_HX)
 def test_packed_unsorted_bidirectional_with_state(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)

@@ -7,6 +7,10 @@ from conformance import pins
 from conformance import strategies as cs
 
 PROJECTED = dict(projection=st.just(True), hidden_size=st.integers(2, cs.MAX_SMALL_SIZE))
+PROJECTED_STACKED_BIDIRECTIONAL = cs.recipes(
+    spec=cs.specs(bidirectional=st.just(True), num_layers=st.integers(2, cs.MAX_LAYERS),
+                  **PROJECTED),
+    hx=st.just("random"))
 
 
 @pytest.mark.conformance("proj_size")
@@ -17,9 +21,7 @@ def test_projection(candidate, recipe, conformance_run):
 
 
 @pytest.mark.conformance("proj_size", "bidirectional", "num_layers")
-@given(recipe=cs.recipes(spec=cs.specs(bidirectional=st.just(True),
-                                       num_layers=st.integers(2, cs.MAX_LAYERS), **PROJECTED),
-                         hx=st.just("random")))
+@given(recipe=PROJECTED_STACKED_BIDIRECTIONAL)
 @example(recipe=pins.PROJ_BIDIR_STACKED)
 def test_projection_stacked_bidirectional(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)

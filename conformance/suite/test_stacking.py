@@ -7,6 +7,10 @@ from conformance import pins
 from conformance import strategies as cs
 
 STACKED = st.integers(2, cs.MAX_LAYERS)
+# The combination most stacking bugs need: both directions, >= 2 layers, a real hx, N >= 2.
+STACKED_BIDIRECTIONAL_WITH_STATE = cs.recipes(
+    spec=cs.specs(num_layers=STACKED, bidirectional=st.just(True)), hx=st.just("random"),
+    batch=st.integers(2, cs.MAX_BATCH), input_kind=st.sampled_from(("padded", "padded", "packed")))
 
 
 @pytest.mark.conformance("num_layers")
@@ -24,9 +28,7 @@ def test_bidirectional(candidate, recipe, conformance_run):
 
 
 @pytest.mark.conformance("num_layers", "bidirectional", "initial_state")
-@given(recipe=cs.recipes(spec=cs.specs(num_layers=STACKED, bidirectional=st.just(True)),
-                         hx=st.just("random"), batch=st.integers(2, cs.MAX_BATCH),
-                         input_kind=st.sampled_from(("padded", "padded", "packed"))))
+@given(recipe=STACKED_BIDIRECTIONAL_WITH_STATE)
 @example(recipe=pins.BIDIR_STACKED_BATCH_FIRST_HX)
 def test_stacked_bidirectional_with_state(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)
