@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from . import registry
+from . import guard, registry
 from .cases import Case, CaseRecipe
 from .compare import ResultShapeError, structure_problems, tensors, unpack, value_problem, TENSOR_NAMES
 from .oracle import run_reference, run_truth
@@ -19,12 +19,16 @@ class ConformanceFailure(AssertionError):
     """A candidate does not behave like nn.LSTM on one example."""
 
 
-def check_forward(candidate: registry.Candidate, recipe: CaseRecipe) -> None:
+DEFAULT_TIMEOUT = 60.0  # seconds per build or forward call; --example-timeout changes it
+
+
+def check_forward(candidate: registry.Candidate, recipe: CaseRecipe,
+                  timeout: float | None = DEFAULT_TIMEOUT) -> None:
     """Raise ConformanceFailure unless `candidate` matches nn.LSTM's forward on `recipe`."""
     case = recipe.build()
     expected = unpack(run_reference(case))  # before the candidate runs, in case it mutates its inputs
     truth = unpack(run_truth(recipe))
-    actual = run_candidate(candidate, recipe, case)
+    actual = run_candidate(candidate, recipe, case, timeout)
     problems = structure_problems(actual, expected)
     if not problems:
         problems = value_problems(recipe, actual, expected, truth)
@@ -32,15 +36,16 @@ def check_forward(candidate: registry.Candidate, recipe: CaseRecipe) -> None:
         raise ConformanceFailure(failure_message(candidate, recipe, problems))
 
 
-def run_candidate(candidate, recipe: CaseRecipe, case: Case) -> tuple:
-    """Build and call the candidate; any exception or malformed result becomes a failure."""
+def run_candidate(candidate, recipe: CaseRecipe, case: Case,
+                  timeout: float | None = DEFAULT_TIMEOUT) -> tuple:
+    """Build and call the candidate; any exception, hang or malformed result becomes a failure.
+
+    Returns (output, h_n, c_n).
+    """
+    forward = build_candidate(candidate, recipe, case, timeout)
     try:
-        forward = candidate.build(case.spec, case.params)
-    except Exception as exc:
-        raise ConformanceFailure(failure_message(
-            candidate, recipe, [f"build(spec, params) raised {type(exc).__name__}: {exc}"])) from exc
-    try:
-        with torch.no_grad():
+        with torch.no_grad(), guard.captured_output(candidate.name), \
+                guard.time_limit(timeout, "forward(input, hx)"):
             result = case.call(forward)
     except Exception as exc:
         raise ConformanceFailure(failure_message(
@@ -49,6 +54,24 @@ def run_candidate(candidate, recipe: CaseRecipe, case: Case) -> tuple:
         return unpack(result)
     except ResultShapeError as exc:
         raise ConformanceFailure(failure_message(candidate, recipe, [str(exc)])) from None
+
+
+def build_candidate(candidate, recipe: CaseRecipe, case: Case,
+                    timeout: float | None = DEFAULT_TIMEOUT):
+    """`candidate.build(spec, params)`, in eval mode when the forward has modes."""
+    try:
+        with guard.captured_output(candidate.name), guard.time_limit(timeout, "build(spec, params)"):
+            forward = candidate.build(case.spec, case.params)
+    except Exception as exc:
+        raise ConformanceFailure(failure_message(
+            candidate, recipe, [f"build(spec, params) raised {type(exc).__name__}: {exc}"])) from exc
+    if not callable(forward):
+        raise ConformanceFailure(failure_message(
+            candidate, recipe, [f"build(spec, params) returned {type(forward).__name__}, "
+                                "not a callable forward(input, hx=None)"]))
+    if callable(getattr(forward, "eval", None)):
+        forward.eval()  # the forward checks are eval-mode semantics (dropout off)
+    return forward
 
 
 def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple) -> list[str]:

@@ -7,6 +7,7 @@ from hypothesis import settings
 
 from .features import FEATURES
 from .profiles import CI_SEED, default_profile, register_profiles
+from .check import DEFAULT_TIMEOUT
 from .registry import CandidateLoadError, resolve
 from .restrict import available_devices
 from .run import ConformanceRun, Recording, is_broken
@@ -29,6 +30,12 @@ def pytest_addoption(parser):
                          "devices torch reports")
     group.addoption("--impl-fail-fast", action="store_true",
                     help="after a candidate's first failure, skip its remaining tests")
+    group.addoption("--example-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                    help="fail a candidate whose build or forward call takes longer than this "
+                         f"(default {DEFAULT_TIMEOUT:g}; 0 disables)")
+    group.addoption("--conformance-report", metavar="DIR", default=None,
+                    help="write conformance-report.json, conformance-report.md and repro "
+                         "scripts for each failure into DIR")
     group.addoption("--torch-threads", type=int, default=1, metavar="N",
                     help="torch.set_num_threads for the run (default 1: small examples run "
                          "fastest single-threaded)")
@@ -57,7 +64,8 @@ def pytest_configure(config):
     requested = tuple(config.getoption("device")) or reported
     devices = tuple(d for d in requested if d in reported)
     config.stash[RUN_KEY] = ConformanceRun(
-        candidates, devices, fail_fast=config.getoption("impl_fail_fast"), profile=profile)
+        candidates, devices, fail_fast=config.getoption("impl_fail_fast"), profile=profile,
+        example_timeout=config.getoption("example_timeout") or None)
     config.stash[REQUESTED_KEY] = requested
     config.pluginmanager.register(VerdictCollector(config.stash[RUN_KEY]), "lstm-conformance-verdicts")
 
@@ -82,6 +90,19 @@ def conformance_run(request) -> ConformanceRun:
     return request.config.stash[RUN_KEY]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests about a feature the candidate declared xfail run under a strict xfail."""
+    for item in items:
+        candidate = _candidate_of(item)
+        xfail = getattr(candidate, "xfail", None)
+        if not xfail or item.get_closest_marker(MARKER) is None:
+            continue
+        reasons = [f"{column}: {xfail[column]}" for column in _columns_of(item) if column in xfail]
+        if reasons:
+            item.add_marker(pytest.mark.xfail(
+                strict=True, reason=f"candidate {candidate.name!r} declares " + "; ".join(reasons)))
+
+
 def _candidate_of(item):
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("candidate") if callspec else None
@@ -102,6 +123,9 @@ def pytest_runtest_setup(item):
         if "candidate_loads" not in item.name:
             pytest.skip(f"candidate {candidate.name!r} did not load (see test_candidate_loads)")
         return
+    if candidate.name in run.hung:
+        pytest.skip(f"candidate {candidate.name!r} hung in an earlier test and is not called "
+                    f"again: {run.hung[candidate.name]}")
     if run.fail_fast and candidate.name in run.failed_candidates:
         pytest.skip(f"candidate {candidate.name!r} already failed (--impl-fail-fast)")
     for column in _columns_of(item):

@@ -65,6 +65,13 @@ def register(name: str, *, unsupported=(), xfail: Mapping[str, str] | None = Non
     unsupported = check_names(unsupported, f"register({name!r}, unsupported=...)")
     xfail = dict(xfail or {})
     check_names(xfail, f"register({name!r}, xfail=...)")
+    both = sorted(unsupported & xfail.keys())
+    if both:
+        raise ValueError(f"register({name!r}): {both} declared both unsupported and xfail; "
+                         "unsupported features are not run, so they cannot be expected to fail")
+    missing = sorted(f for f, reason in xfail.items() if not str(reason).strip())
+    if missing:
+        raise ValueError(f"register({name!r}, xfail=...): give a reason for {missing}")
 
     def decorate(build: BuildFn) -> Candidate:
         if not callable(build):

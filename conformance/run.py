@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from .cases import CaseRecipe
-from .check import check_forward
+from .check import DEFAULT_TIMEOUT, ConformanceFailure, check_forward
+from .guard import CandidateTimeout
 from .registry import BrokenCandidate, Candidate
 from .restrict import restrict
 from .verdict import Verdicts
@@ -21,6 +22,7 @@ class Recording:
     columns: tuple[str, ...]
     counts: Counter = field(default_factory=Counter)
     last_features: tuple[str, ...] | None = None
+    last_recipe: CaseRecipe | None = None  # after a Hypothesis failure: the shrunk example
 
     def as_property(self) -> dict:
         return {"candidate": self.candidate, "columns": list(self.columns),
@@ -29,8 +31,10 @@ class Recording:
 
 class ConformanceRun:
     def __init__(self, candidates: list, devices: tuple[str, ...], fail_fast: bool = False,
-                 profile: str = "dev"):
+                 profile: str = "dev", example_timeout: float | None = DEFAULT_TIMEOUT):
         self.profile = profile
+        self.example_timeout = example_timeout
+        self.hung: dict[str, str] = {}  # candidate -> the timeout message
         self.candidates = candidates
         self.devices = devices
         self.fail_fast = fail_fast
@@ -39,8 +43,14 @@ class ConformanceRun:
         self.current: Recording | None = None
 
     def adapt(self, candidate: Candidate, recipe: CaseRecipe) -> CaseRecipe:
-        """`recipe` restricted to the candidate's features and this run's devices (or skip)."""
-        adapted = restrict(recipe, candidate.unsupported, self.devices)
+        """`recipe` restricted to the candidate's features and this run's devices (or skip).
+
+        Features the candidate expects to fail (xfail) are kept out of every test except the
+        tests about that feature, which run them under a strict xfail.
+        """
+        own = set(self.current.columns) if self.current else set()
+        avoided = candidate.unsupported | (set(getattr(candidate, "xfail", {})) - own)
+        adapted = restrict(recipe, frozenset(avoided), self.devices)
         if adapted is None:
             pytest.skip(f"candidate {candidate.name!r} supports no layout, dtype or device "
                         f"available in this run (devices: {', '.join(self.devices)})")
@@ -51,6 +61,7 @@ class ConformanceRun:
             features = recipe.features()
             self.current.counts.update(features)
             self.current.last_features = tuple(sorted(features))
+            self.current.last_recipe = recipe
 
     def prepare(self, candidate: Candidate, recipe: CaseRecipe) -> CaseRecipe:
         """The recipe as this candidate and run allow it, counted for the verdict table.
@@ -63,7 +74,21 @@ class ConformanceRun:
 
     def check_forward(self, candidate, recipe: CaseRecipe) -> None:
         """The forward differential check, on the recipe as this candidate and run allow."""
-        check_forward(candidate, self.prepare(candidate, recipe))
+        recipe = self.prepare(candidate, recipe)
+        self.guarded(candidate, check_forward, candidate, recipe, timeout=self.example_timeout)
+
+    def guarded(self, candidate, check, *args, **kwargs):
+        """Run a check; once a candidate has hung, fail at once instead of hanging again."""
+        if candidate.name in self.hung:
+            raise ConformanceFailure(
+                f"candidate {candidate.name!r} hung earlier in this run and is not called "
+                f"again: {self.hung[candidate.name]}")
+        try:
+            return check(*args, **kwargs)
+        except ConformanceFailure as failure:
+            if isinstance(failure.__cause__, CandidateTimeout):
+                self.hung[candidate.name] = str(failure.__cause__)
+            raise
 
 
 def is_broken(candidate) -> bool:

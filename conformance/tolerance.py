@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 REFERENCE_MULTIPLE = 8.0  # times the reference's own error in this dtype
-FLOOR_ULPS = 8.0  # units of eps, times sqrt(recurrence depth), relative to 1 + |value|
+FLOOR_ULPS = 16.0  # units of eps, times sqrt(recurrence depth), relative to 1 + |value|
 
 
 @dataclass(frozen=True)

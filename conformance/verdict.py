@@ -27,6 +27,8 @@ ORDINARY = frozenset({BASIC, "seq_first", "float64", "float32", "cpu"})
 @dataclass
 class Row:
     unsupported: frozenset[str] = frozenset()
+    xfail: frozenset[str] = frozenset()
+    xfailed: set = field(default_factory=set)  # columns whose tests failed as declared
     examples: Counter = field(default_factory=Counter)
     failed: set = field(default_factory=set)
     broken: str | None = None
@@ -38,6 +40,7 @@ class Verdicts:
         self.seen = False  # any conformance test reported: only then is a table worth printing
         for c in candidates:
             self.rows[c.name] = Row(unsupported=frozenset(getattr(c, "unsupported", ())),
+                                    xfail=frozenset(getattr(c, "xfail", {})),
                                     broken=getattr(c, "error", None))
 
     def add(self, report) -> None:
@@ -48,15 +51,22 @@ class Verdicts:
             self.seen = True
             row = self.rows.setdefault(data["candidate"], Row())
             row.examples.update(data.get("counts", {}))
-            if report.failed:
-                row.failed.update(blame(data.get("columns", ()), data.get("failing_features")))
+            columns = data.get("columns", ())
+            if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
+                row.failed.update(set(columns) & row.xfail)
+            elif report.failed:
+                row.failed.update(blame(columns, data.get("failing_features")))
+            elif hasattr(report, "wasxfail"):
+                row.xfailed.update(set(columns) & row.xfail)
 
     def cell(self, name: str, column: str) -> str:
         row = self.rows[name]
         if row.broken:
             return "ERROR"
         if column in row.failed:
-            return "FAIL"
+            return "XPASS" if column in row.xfail else "FAIL"
+        if column in row.xfailed:
+            return "xfail"
         if column in row.unsupported:
             return "unsup"
         n = row.examples.get(column, 0)
@@ -70,7 +80,8 @@ class Verdicts:
             cells = (self.cell(name, c).rjust(widths[c]) for c in COLUMNS)
             lines.append(name.ljust(name_width) + " " + " ".join(cells))
         lines.append("ok N: passed, N examples used the feature; FAIL: a test of it failed; "
-                     "unsup: declared unsupported; -: not run; ERROR: candidate did not load")
+                     "unsup: declared unsupported; xfail: failed as declared; XPASS: declared "
+                     "xfail but passed (strict); -: not run; ERROR: candidate did not load")
         return "\n".join(lines)
 
     def failed_any(self) -> bool:

@@ -1,0 +1,312 @@
+"""Gradients: does the candidate's backward pass compute what nn.LSTM's computes?
+
+`check_gradients(candidate, recipe)` backpropagates a random weighted sum of (output, h_n, c_n)
+(fixed weights drawn from the recipe's seed) through the candidate, through nn.LSTM in the same
+dtype, and through nn.LSTM in float64 (the truth), and compares the gradients with respect to
+the input (a PackedSequence's `.data`), h0, c0 and every parameter.
+
+Each run gets its own fresh leaf copies of the recipe's tensors. The candidate must use the
+`params` tensors it is given in its graph (views are fine): a parameter that gets no gradient
+while nn.LSTM's gets a nonzero one is a failure.
+
+Tolerance, per gradient tensor, with the idea of `conformance.tolerance`:
+
+    allowed = REFERENCE_MULTIPLE * (nn.LSTM's own max error vs float64 on this tensor)
+              + FLOOR_ULPS * eps * sqrt(depth) * max |truth gradient of this tensor|
+
+A gradient entry is a sum over time steps and batch elements (and, through the recurrence,
+of products along the sequence), so its rounding error follows the size of the terms, not of
+the (possibly cancelled) sum: the floor is relative to the largest entry of the tensor, and
+the reference term, measured on this very example, carries its conditioning (a float32
+gradient at N=32, T=100, H=128 is off from float64 by ~1e-3 on its large entries, far above
+any fixed absolute threshold that would still catch bugs on small ones). For float64 the
+reference error is measured in float32 and scaled by eps(float64)/eps(float32), as the
+forward check does.
+
+`check_gradcheck(candidate, recipe)` runs `torch.autograd.gradcheck` on a (tiny, float64)
+recipe: finite differences against the candidate's own backward.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.autograd.gradcheck import GradcheckError
+from torch.nn.utils.rnn import PackedSequence
+
+from .cases import Case, CaseRecipe
+from .check import ConformanceFailure, failure_message, load, value_problems
+from .compare import (TENSOR_NAMES, ResultShapeError, structure_problems, tensors, unpack,
+                      value_problem)
+from .oracle import reference_module
+from .tolerance import FLOOR_ULPS, REFERENCE_MULTIPLE, eps, max_abs_diff, recurrence_depth
+
+WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum
+
+
+@dataclass(frozen=True)
+class GradientTolerance:
+    """Allowed |candidate gradient - float64 gradient| for one gradient tensor."""
+
+    reference_error: float  # max |nn.LSTM(dtype) gradient - truth| over the tensor
+    floor: float  # FLOOR_ULPS * eps * sqrt(depth)
+    scale: float  # max |truth| over the tensor
+
+    def allowed(self, truth: torch.Tensor) -> torch.Tensor:
+        return (REFERENCE_MULTIPLE * self.reference_error
+                + self.floor * self.scale * torch.ones_like(truth))
+
+
+def gradient_tolerance(dtype: torch.dtype, depth: int, reference_error: float,
+                       truth: torch.Tensor) -> GradientTolerance:
+    scale = truth.abs().max().item() if truth.numel() else 0.0
+    return GradientTolerance(reference_error, FLOOR_ULPS * eps(dtype) * math.sqrt(depth), scale)
+
+
+# -- leaves and backward -------------------------------------------------------------------
+
+@dataclass
+class GradientRun:
+    """One forward + backward: the (detached) result and the gradient of every leaf.
+
+    grads maps a label ("input" or "input.data", "h0", "c0", then parameter names in
+    state_dict order) to the leaf's .grad, None where none arrived.
+    """
+
+    result: tuple  # (output, h_n, c_n), output possibly a PackedSequence
+    grads: dict[str, torch.Tensor | None]
+
+
+def _leaf(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().clone().requires_grad_(True)
+
+
+def with_leaves(case: Case, params: dict[str, torch.Tensor] | None = None):
+    """(case with fresh leaf tensors that require grad, {label: leaf}).
+
+    `params`: use these (already leaves, e.g. an nn.LSTM's parameters) instead of copies.
+    """
+    leaves: dict[str, torch.Tensor] = {}
+    if isinstance(case.input, PackedSequence):
+        data = leaves["input.data"] = _leaf(case.input.data)
+        lstm_input = PackedSequence(data, case.input.batch_sizes, case.input.sorted_indices,
+                                    case.input.unsorted_indices)
+    else:
+        lstm_input = leaves["input"] = _leaf(case.input)
+    hx = case.hx
+    if hx is not None:
+        leaves["h0"], leaves["c0"] = _leaf(hx[0]), _leaf(hx[1])
+        hx = type(hx)((leaves["h0"], leaves["c0"]))
+    if params is None:
+        params = {name: _leaf(p) for name, p in case.params.items()}
+    leaves.update((name, params[name]) for name in case.params)
+    leafed = Case(spec=case.spec, params=params, input=lstm_input, hx=hx, pass_hx=case.pass_hx)
+    return leafed, leaves
+
+
+def output_weights(recipe: CaseRecipe, shapes) -> list[torch.Tensor]:
+    """The fixed weights of the weighted sum of (output, h_n, c_n): float64 values drawn from
+    the recipe's seed, rounded to the recipe's dtype (so that every run uses the same numbers)."""
+    rng = np.random.default_rng([recipe.seed, WEIGHT_SEED])
+    return [torch.from_numpy(rng.standard_normal(tuple(shape))).to(recipe.spec.dtype)
+            .to(torch.float64) for shape in shapes]
+
+
+def backward(result: tuple, weights) -> None:
+    """d(sum_k <weights[k], result[k]>): grad_tensors instead of a summed scalar, so no
+    rounding of the sum itself. Results that do not require grad contribute nothing."""
+    outs, grads = [], []
+    for tensor, weight in zip(tensors(result), weights):
+        if isinstance(tensor, torch.Tensor) and tensor.requires_grad:
+            outs.append(tensor)
+            grads.append(weight.to(dtype=tensor.dtype, device=tensor.device))
+    if outs:
+        torch.autograd.backward(outs, grads)
+
+
+def run_reference_gradients(case: Case, weights) -> GradientRun:
+    """nn.LSTM's forward and backward on `case`, gradients on its own (copied) parameters."""
+    lstm = reference_module(case.spec, case.params)
+    leafed, leaves = with_leaves(case, dict(lstm.named_parameters()))
+    result = unpack(leafed.call(lstm))
+    backward(result, weights)
+    return GradientRun(_detached(result), {k: v.grad for k, v in leaves.items()})
+
+
+def _detached(result: tuple) -> tuple:
+    out, h_n, c_n = result
+    if isinstance(out, PackedSequence):
+        out = out._replace(data=out.data.detach())
+    else:
+        out = out.detach() if isinstance(out, torch.Tensor) else out
+    return tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in (out, h_n, c_n))
+
+
+def _fail(candidate, recipe, problems, checker="check_gradients"):
+    return ConformanceFailure(failure_message(candidate, recipe, problems, checker=checker))
+
+
+def run_candidate(candidate, recipe: CaseRecipe, case: Case):
+    """Build and run the candidate with grad enabled on fresh leaves: (result, leaves).
+
+    Exceptions and malformed results become failures."""
+    leafed, leaves = with_leaves(case)
+    try:
+        forward = candidate.build(leafed.spec, leafed.params)
+    except Exception as exc:
+        raise _fail(candidate, recipe,
+                    [f"build(spec, params) raised {type(exc).__name__}: {exc}"]) from exc
+    try:
+        with torch.enable_grad():
+            result = unpack(leafed.call(forward))
+    except ResultShapeError as exc:
+        raise _fail(candidate, recipe, [str(exc)]) from None
+    except Exception as exc:
+        raise _fail(candidate, recipe,
+                    [f"forward (with grad enabled) raised {type(exc).__name__}: {exc}"]) from exc
+    return result, leaves
+
+
+# -- the check ------------------------------------------------------------------------------
+
+def _missing_problem(label: str) -> str:
+    if label in ("input", "input.data", "h0", "c0"):
+        return (f"{label} got no gradient: the output does not depend on it in the candidate's "
+                "autograd graph (detached, or copied before use)")
+    return (f"params[{label!r}] got no gradient: the candidate does not use the given tensors "
+            "in its graph (use them or views of them, not copies)")
+
+
+def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, truth: dict,
+                         reference_errors: dict) -> list[str]:
+    """One line per gradient out of tolerance (or missing). All dicts keyed by leaf label."""
+    spec = recipe.spec
+    depth = recurrence_depth(spec, recipe.seq_len)
+    missing = [label for label in truth
+               if actual.get(label) is None and truth[label] is not None
+               and bool(truth[label].ne(0).any())]
+    if missing and all(actual.get(label) is None for label in truth):
+        return ["no gradient reached the input, hx or any parameter: the candidate's outputs do "
+                "not require grad (declare 'backward' unsupported if it has no backward pass)"]
+    problems = [_missing_problem(label) for label in missing]
+    for label, true in truth.items():
+        got = actual.get(label)
+        if true is None or got is None:
+            continue  # a missing zero gradient is a zero gradient
+        true64 = true.to("cpu", torch.float64)
+        tol = gradient_tolerance(spec.dtype, depth, reference_errors[label], true64)
+        problem = value_problem(f"d/d {label}", got, reference[label], true64, tol)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def reference_gradient_errors(recipe: CaseRecipe, reference: GradientRun, truth: GradientRun,
+                              weights) -> dict[str, float]:
+    """nn.LSTM's own max error per gradient: in the recipe's dtype, or (float64) measured in
+    float32 and scaled by the eps ratio."""
+    if recipe.spec.dtype == torch.float64:
+        coarse = run_reference_gradients(recipe.build(dtype=torch.float32, device="cpu"), weights)
+        scale = eps(torch.float64) / eps(torch.float32)
+    else:
+        coarse, scale = reference, 1.0
+    return {label: (0.0 if true is None or coarse.grads[label] is None
+                    else max_abs_diff(coarse.grads[label], true) * scale)
+            for label, true in truth.grads.items()}
+
+
+def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
+    """Every difference found (forward structure and values first, then gradients)."""
+    case = recipe.build()
+    truth_case = recipe.build(dtype=torch.float64, device="cpu")
+    with torch.enable_grad():
+        shapes = [t.shape for t in tensors(unpack(_no_grad_call(truth_case)))]
+        weights = output_weights(recipe, shapes)
+        reference = run_reference_gradients(case, weights)
+        if recipe.spec.dtype == torch.float64 and torch.device(recipe.spec.device).type == "cpu":
+            truth = reference
+        else:
+            truth = run_reference_gradients(truth_case, weights)
+        result, leaves = run_candidate(candidate, recipe, case)
+        problems = structure_problems(result, reference.result)
+        if problems:
+            return problems
+        try:
+            backward(result, weights)
+        except Exception as exc:
+            return [f"backward raised {type(exc).__name__}: {exc}"]
+        errors = reference_gradient_errors(recipe, reference, truth, weights)
+    problems = value_problems(recipe, _detached(result), reference.result, truth.result)
+    actual = {label: leaf.grad for label, leaf in leaves.items()}
+    problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors)
+    return problems
+
+
+def _no_grad_call(case: Case):
+    with torch.no_grad():
+        return case.call(reference_module(case.spec, case.params))
+
+
+def check_gradients(candidate, recipe: CaseRecipe) -> None:
+    """Raise ConformanceFailure unless the candidate's gradients match nn.LSTM's on `recipe`.
+
+    `candidate`: a Candidate, a registered name, or 'module:attr'.
+    """
+    candidate = load(candidate)
+    problems = gradient_problems(candidate, recipe)
+    if problems:
+        raise _fail(candidate, recipe, problems)
+
+
+# -- gradcheck -------------------------------------------------------------------------------
+
+def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = False) -> None:
+    """`torch.autograd.gradcheck` of the candidate on `recipe` (meant for tiny float64 ones):
+    its backward against finite differences of its own forward, for the input (a packed
+    input's .data), h0, c0 and every parameter. The candidate is rebuilt at every call, from
+    the tensors gradcheck perturbs."""
+    candidate = load(candidate)
+    case = recipe.build()
+    _, leaves = with_leaves(case)
+    labels = list(leaves)
+
+    def forward(*values):
+        given = dict(zip(labels, values))
+        lstm_input = case.input
+        if "input.data" in given:
+            lstm_input = PackedSequence(given["input.data"], case.input.batch_sizes,
+                                        case.input.sorted_indices, case.input.unsorted_indices)
+        elif "input" in given:
+            lstm_input = given["input"]
+        hx = case.hx if case.hx is None else type(case.hx)((given["h0"], given["c0"]))
+        params = {name: given[name] for name in case.params}
+        leafed = Case(spec=case.spec, params=params, input=lstm_input, hx=hx,
+                      pass_hx=case.pass_hx)
+        return tensors(unpack(leafed.call(candidate.build(leafed.spec, params))))
+
+    try:
+        torch.autograd.gradcheck(forward, tuple(leaves.values()), fast_mode=fast_mode)
+    except GradcheckError as exc:
+        raise _fail(candidate, recipe, [_gradcheck_problem(str(exc), labels)],
+                    checker="check_gradcheck") from None
+    except Exception as exc:
+        raise _fail(candidate, recipe,
+                    [f"gradcheck raised {type(exc).__name__}: {exc}"],
+                    checker="check_gradcheck") from exc
+
+
+def _gradcheck_problem(message: str, labels: list[str]) -> str:
+    """gradcheck's first line, with output/input indices replaced by names."""
+    import re
+
+    first = message.strip().splitlines()[0] if message.strip() else "gradcheck failed"
+
+    def name(match):
+        kind, index = match.group(1), int(match.group(2))
+        names = TENSOR_NAMES if kind == "output" else labels
+        return f"{kind} {names[index]}" if index < len(names) else match.group(0)
+
+    first = re.sub(r"(output|input) (\d+)", name, first)
+    return f"torch.autograd.gradcheck: {first}"
