@@ -94,10 +94,11 @@ def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tu
 
 
 def failure_message(candidate, recipe: CaseRecipe, problems: list[str],
-                    checker: str = "check") -> str:
+                    checker: str = "check", checker_args: str = "") -> str:
     """The one failure format of every family: what differed, the case, how to reproduce.
 
-    `checker` is the public function of `conformance` that re-runs this family's check.
+    `checker` is the public function of `conformance` that re-runs this family's check,
+    called as `checker(candidate, recipe<checker_args>)`.
     """
     features = ", ".join(sorted(recipe.features()))
     lines = [f"candidate {candidate.name!r} does not match torch.nn.LSTM:"]
@@ -107,17 +108,18 @@ def failure_message(candidate, recipe: CaseRecipe, problems: list[str],
         f"  input:    {recipe.describe()}",
         f"  features: {features}",
         "  reproduce with:",
-        *("      " + line for line in reproduction(candidate, recipe, checker).splitlines()),
+        *("      " + line for line in reproduction(candidate, recipe, checker, checker_args).splitlines()),
     ]
     return "\n".join(lines)
 
 
-def reproduction(candidate, recipe: CaseRecipe, checker: str = "check") -> str:
+def reproduction(candidate, recipe: CaseRecipe, checker: str = "check",
+                 checker_args: str = "") -> str:
     """Python that rebuilds this example and re-runs the check (raises with the diff)."""
     return (
         "import torch\n"
         f"from conformance import CaseRecipe, LSTMSpec, {checker}\n"
-        f"{checker}({loadable_name(candidate)!r}, {recipe!r})"
+        f"{checker}({loadable_name(candidate)!r}, {recipe!r}{checker_args})"
     )
 
 

@@ -9,6 +9,7 @@ from .features import FEATURES
 from .profiles import CI_SEED, default_profile, register_profiles
 from .check import DEFAULT_TIMEOUT
 from .registry import CandidateLoadError, resolve
+from .report import report_data, write_report
 from .restrict import available_devices
 from .run import ConformanceRun, Recording, is_broken
 from .verdict import PROPERTY
@@ -18,6 +19,7 @@ register_profiles()  # at import, before Hypothesis' own plugin loads --hypothes
 RUN_KEY = pytest.StashKey[ConformanceRun]()
 REQUESTED_KEY = pytest.StashKey[tuple]()
 MARKER = "conformance"
+CLAIMS_MARKER = "conformance_claims"  # tests of declared limits run on unsupported columns
 
 
 def pytest_addoption(parser):
@@ -46,6 +48,8 @@ def pytest_configure(config):
     """Before Hypothesis' plugin: choose the profile, fix the ci seed, resolve candidates."""
     config.addinivalue_line(
         "markers", f"{MARKER}(*columns): a conformance test about these verdict columns")
+    config.addinivalue_line(
+        "markers", f"{CLAIMS_MARKER}: checks declared limits; runs on unsupported columns")
     config.addinivalue_line(
         "filterwarnings", "ignore:LSTM with projections is not supported with oneDNN")
     profile = config.getoption("hypothesis_profile", None)
@@ -129,7 +133,7 @@ def pytest_runtest_setup(item):
     if run.fail_fast and candidate.name in run.failed_candidates:
         pytest.skip(f"candidate {candidate.name!r} already failed (--impl-fail-fast)")
     for column in _columns_of(item):
-        if column in candidate.unsupported:
+        if column in candidate.unsupported and not item.get_closest_marker(CLAIMS_MARKER):
             pytest.skip(f"candidate {candidate.name!r} declares {column!r} unsupported")
         if column in ("cuda", "mps", "cpu") and column not in run.devices:
             why = ("excluded by --device" if column not in item.config.stash[REQUESTED_KEY]
@@ -155,6 +159,7 @@ class VerdictCollector:
 
     def __init__(self, run: ConformanceRun):
         self.run = run
+        self.written: list = []
 
     def pytest_runtest_logreport(self, report):
         self.run.verdicts.add(report)
@@ -168,3 +173,13 @@ class VerdictCollector:
         if self.run.candidates and self.run.verdicts.seen:
             terminalreporter.write_sep("=", "LSTM conformance verdict")
             terminalreporter.write_line(self.run.verdicts.render())
+            for path in self.written:
+                terminalreporter.write_line(f"conformance report: {path}")
+
+    def pytest_sessionfinish(self, session):
+        config = session.config
+        directory = config.getoption("conformance_report")
+        if directory and not hasattr(config, "workerinput"):  # the xdist controller writes it
+            data = report_data(self.run.verdicts, self.run.candidates, self.run.profile,
+                               self.run.devices)
+            self.written = write_report(directory, data)

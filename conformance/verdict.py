@@ -32,6 +32,8 @@ class Row:
     examples: Counter = field(default_factory=Counter)
     failed: set = field(default_factory=set)
     broken: str | None = None
+    failures: list = field(default_factory=list)  # one dict per failed test
+    tests: list = field(default_factory=list)  # (test id, columns, outcome, failing features)
 
 
 class Verdicts:
@@ -52,12 +54,29 @@ class Verdicts:
             row = self.rows.setdefault(data["candidate"], Row())
             row.examples.update(data.get("counts", {}))
             columns = data.get("columns", ())
+            outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+            row.tests.append((report.nodeid, tuple(columns), outcome,
+                              tuple(data.get("failing_features") or ())))
+            if report.failed:
+                row.failures.append({
+                    "test": report.nodeid,
+                    "columns": sorted(blame(columns, data.get("failing_features"))),
+                    "message": crash_message(report),
+                    **data.get("failure", {}),
+                })
             if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
                 row.failed.update(set(columns) & row.xfail)
             elif report.failed:
                 row.failed.update(blame(columns, data.get("failing_features")))
             elif hasattr(report, "wasxfail"):
                 row.xfailed.update(set(columns) & row.xfail)
+
+    def status(self, name: str, column: str) -> tuple[str, int]:
+        """(status word, examples) for the JSON report."""
+        words = {"ERROR": "error", "XPASS": "xpass", "FAIL": "fail", "xfail": "xfail",
+                 "unsup": "unsupported", "-": "not run"}
+        cell = self.cell(name, column)
+        return words.get(cell, "pass"), self.rows[name].examples.get(column, 0)
 
     def cell(self, name: str, column: str) -> str:
         row = self.rows[name]
@@ -86,6 +105,13 @@ class Verdicts:
 
     def failed_any(self) -> bool:
         return any(r.failed or r.broken for r in self.rows.values())
+
+
+def crash_message(report) -> str:
+    """The failure's own message (first lines), without the traceback."""
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return "\n".join(text.splitlines()[:6])
 
 
 def blame(columns, failing_features) -> set[str]:

@@ -1,0 +1,22 @@
+"""Declared limits are true: a feature declared unsupported is rejected, never computed."""
+import pytest
+
+from conformance.capabilities import base_recipe, check_rejects, requiring
+from conformance.features import FEATURES
+
+# Columns come from each parameter's own mark; conformance_claims: run although the column
+# is declared unsupported (that is the point).
+pytestmark = [pytest.mark.conformance(), pytest.mark.conformance_claims]
+
+FEATURE_PARAMS = [pytest.param(f, marks=pytest.mark.conformance(f), id=f) for f in FEATURES]
+
+
+@pytest.mark.parametrize("feature", FEATURE_PARAMS)
+def test_unsupported_feature_is_rejected(candidate, feature, conformance_run):
+    if feature not in candidate.unsupported:
+        pytest.skip(f"{feature!r} is supported: its own tests check it")
+    recipe = requiring(feature, conformance_run.prepare(candidate, base_recipe()))
+    if feature in ("cuda", "mps") and feature not in conformance_run.devices:
+        pytest.skip(f"device {feature}: torch reports no such device here")
+    conformance_run.guarded(candidate, check_rejects, candidate, recipe, feature,
+                            conformance_run.example_timeout)
