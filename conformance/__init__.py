@@ -10,15 +10,19 @@ Public API::
         return forward          # forward(input, hx=None) -> (output, (h_n, c_n))
 
 `conformance.check(name_or_candidate, recipe)` re-runs one example (failure messages print
-the exact call).
+the exact call); `conformance.check_gradients(...)` and `conformance.check_gradcheck(...)`
+do the same for the gradient checks.
 """
 from .cases import Case, CaseRecipe
+from .capabilities import check_rejects
 from .check import ConformanceFailure, check
 from .features import FEATURES
+from .gradients import check_gradcheck, check_gradients
 from .registry import Candidate, CandidateLoadError, register
 from .spec import GATES, LSTMSpec
 
 __all__ = [
     "FEATURES", "GATES", "Candidate", "CandidateLoadError", "Case", "CaseRecipe",
-    "ConformanceFailure", "LSTMSpec", "check", "register",
+    "ConformanceFailure", "LSTMSpec", "check", "check_rejects", "register",
+    "check_gradcheck", "check_gradients",
 ]

@@ -77,6 +77,7 @@ class GradientRun:
 
     result: tuple  # (output, h_n, c_n), output possibly a PackedSequence
     grads: dict[str, torch.Tensor | None]
+    weights: list  # of the weighted sum that was backpropagated
 
 
 def _leaf(tensor: torch.Tensor) -> torch.Tensor:
@@ -127,12 +128,17 @@ def backward(result: tuple, weights) -> None:
 
 
 def run_reference_gradients(case: Case, weights) -> GradientRun:
-    """nn.LSTM's forward and backward on `case`, gradients on its own (copied) parameters."""
+    """nn.LSTM's forward and backward on `case`, gradients on its own (copied) parameters.
+
+    weights: a list, or a function of the shapes of (output, h_n, c_n) that returns one."""
     lstm = reference_module(case.spec, case.params)
     leafed, leaves = with_leaves(case, dict(lstm.named_parameters()))
-    result = unpack(leafed.call(lstm))
-    backward(result, weights)
-    return GradientRun(_detached(result), {k: v.grad for k, v in leaves.items()})
+    with torch.enable_grad():
+        result = unpack(leafed.call(lstm))
+        if callable(weights):
+            weights = weights([t.shape for t in tensors(result)])
+        backward(result, weights)
+    return GradientRun(_detached(result), {k: v.grad for k, v in leaves.items()}, weights)
 
 
 def _detached(result: tuple) -> tuple:
@@ -171,6 +177,11 @@ def run_candidate(candidate, recipe: CaseRecipe, case: Case):
 
 # -- the check ------------------------------------------------------------------------------
 
+NOT_DIFFERENTIABLE = (
+    "no gradient reached the input, hx or any parameter: the candidate's outputs do not "
+    "require grad (declare 'backward' unsupported if it has no backward pass)")
+
+
 def _missing_problem(label: str) -> str:
     if label in ("input", "input.data", "h0", "c0"):
         return (f"{label} got no gradient: the output does not depend on it in the candidate's "
@@ -188,8 +199,7 @@ def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, trut
                if actual.get(label) is None and truth[label] is not None
                and bool(truth[label].ne(0).any())]
     if missing and all(actual.get(label) is None for label in truth):
-        return ["no gradient reached the input, hx or any parameter: the candidate's outputs do "
-                "not require grad (declare 'backward' unsupported if it has no backward pass)"]
+        return [NOT_DIFFERENTIABLE]
     problems = [_missing_problem(label) for label in missing]
     for label, true in truth.items():
         got = actual.get(label)
@@ -222,9 +232,8 @@ def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
     case = recipe.build()
     truth_case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.enable_grad():
-        shapes = [t.shape for t in tensors(unpack(_no_grad_call(truth_case)))]
-        weights = output_weights(recipe, shapes)
-        reference = run_reference_gradients(case, weights)
+        reference = run_reference_gradients(case, lambda shapes: output_weights(recipe, shapes))
+        weights = reference.weights
         if recipe.spec.dtype == torch.float64 and torch.device(recipe.spec.device).type == "cpu":
             truth = reference
         else:
@@ -244,11 +253,6 @@ def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
     return problems
 
 
-def _no_grad_call(case: Case):
-    with torch.no_grad():
-        return case.call(reference_module(case.spec, case.params))
-
-
 def check_gradients(candidate, recipe: CaseRecipe) -> None:
     """Raise ConformanceFailure unless the candidate's gradients match nn.LSTM's on `recipe`.
 
@@ -262,11 +266,12 @@ def check_gradients(candidate, recipe: CaseRecipe) -> None:
 
 # -- gradcheck -------------------------------------------------------------------------------
 
-def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = False) -> None:
+def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = True) -> None:
     """`torch.autograd.gradcheck` of the candidate on `recipe` (meant for tiny float64 ones):
     its backward against finite differences of its own forward, for the input (a packed
     input's .data), h0, c0 and every parameter. The candidate is rebuilt at every call, from
-    the tensors gradcheck perturbs."""
+    the tensors gradcheck perturbs. fast_mode (the default) compares one random projection of
+    each Jacobian instead of all of it: as sensitive to a wrong derivative, far cheaper."""
     candidate = load(candidate)
     case = recipe.build()
     _, leaves = with_leaves(case)
@@ -286,8 +291,14 @@ def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = False) -> N
                       pass_hx=case.pass_hx)
         return tensors(unpack(leafed.call(candidate.build(leafed.spec, params))))
 
+    inputs = tuple(leaves.values())
     try:
-        torch.autograd.gradcheck(forward, tuple(leaves.values()), fast_mode=fast_mode)
+        with torch.enable_grad():
+            if not any(isinstance(t, torch.Tensor) and t.requires_grad for t in forward(*inputs)):
+                raise _fail(candidate, recipe, [NOT_DIFFERENTIABLE], checker="check_gradcheck")
+            torch.autograd.gradcheck(forward, inputs, fast_mode=fast_mode)
+    except ConformanceFailure:
+        raise
     except GradcheckError as exc:
         raise _fail(candidate, recipe, [_gradcheck_problem(str(exc), labels)],
                     checker="check_gradcheck") from None
@@ -306,7 +317,26 @@ def _gradcheck_problem(message: str, labels: list[str]) -> str:
     def name(match):
         kind, index = match.group(1), int(match.group(2))
         names = TENSOR_NAMES if kind == "output" else labels
-        return f"{kind} {names[index]}" if index < len(names) else match.group(0)
+        return f"{kind} {names[index]!r}" if index < len(names) else match.group(0)
 
     first = re.sub(r"(output|input) (\d+)", name, first)
     return f"torch.autograd.gradcheck: {first}"
+
+
+# -- in a pytest run ----------------------------------------------------------------------------
+
+def run_check(conformance_run, candidate, recipe: CaseRecipe, check=None,
+              float64_only: bool = False) -> None:
+    """`check(candidate, recipe)` (default check_gradients) on the recipe as this candidate and
+    run allow, counted for the verdict table under "backward" as well."""
+    import pytest
+
+    check = check_gradients if check is None else check
+    recipe = conformance_run.prepare(candidate, recipe)
+    if float64_only and recipe.spec.dtype != torch.float64:
+        pytest.skip(f"candidate {candidate.name!r} does not support float64 here, which "
+                    "gradcheck needs")
+    current = getattr(conformance_run, "current", None)
+    if current is not None:
+        current.counts["backward"] += 1
+    check(candidate, recipe)

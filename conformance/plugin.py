@@ -65,8 +65,8 @@ def pytest_configure(config):
     except CandidateLoadError as exc:
         raise pytest.UsageError(str(exc)) from None
     reported = available_devices()
-    requested = tuple(config.getoption("device")) or reported
-    devices = tuple(d for d in requested if d in reported)
+    requested = tuple(config.getoption("device"))
+    devices = tuple(d for d in (requested or reported) if d in reported)
     config.stash[RUN_KEY] = ConformanceRun(
         candidates, devices, fail_fast=config.getoption("impl_fail_fast"), profile=profile,
         example_timeout=config.getoption("example_timeout") or None)
@@ -136,7 +136,8 @@ def pytest_runtest_setup(item):
         if column in candidate.unsupported and not item.get_closest_marker(CLAIMS_MARKER):
             pytest.skip(f"candidate {candidate.name!r} declares {column!r} unsupported")
         if column in ("cuda", "mps", "cpu") and column not in run.devices:
-            why = ("excluded by --device" if column not in item.config.stash[REQUESTED_KEY]
+            requested = item.config.stash[REQUESTED_KEY]
+            why = ("excluded by --device" if requested and column not in requested
                    else "torch reports no such device here")
             pytest.skip(f"device {column}: {why}")
 

@@ -121,3 +121,20 @@ def recipes(draw, spec=None, seq_len=None, batch=None, input_kind=None, hx=None,
         input_scale=draw(st.sampled_from((1.0, 0.5, 3.0))),
         seed=draw(st.integers(0, 2**32 - 1)),
     )
+
+
+# -- dropout (appended for the dropout family) ----------------------------------------------
+
+DROPOUT_PROBABILITIES = (0.5, 1.0, 0.25, 0.75, 0.1, 0.9)
+
+
+def dropouts(low: float = 0.0, high: float = 1.0):
+    """Dropout probabilities in (low, high] from DROPOUT_PROBABILITIES (0.5 first)."""
+    return st.sampled_from(tuple(p for p in DROPOUT_PROBABILITIES if low < p <= high))
+
+
+@st.composite
+def dropout_specs(draw, dropout=None, **spec_kwargs):
+    """`specs(**spec_kwargs)` with spec.dropout drawn from `dropout` (default `dropouts()`)."""
+    spec = draw(specs(**spec_kwargs))
+    return spec.replace(dropout=draw(_either(dropout, dropouts())))

@@ -1,0 +1,184 @@
+"""Candidate "numpy": the LSTM recurrence written with NumPy arrays and an explicit time loop.
+
+Tensors are converted to NumPy at the boundary and the results converted back to the input's
+dtype and device. float32/float64 are computed in that dtype; float16 and bfloat16 (which has
+no NumPy dtype) are computed in float32 and rounded back at the end.
+
+For every step, layer and direction `run_direction` records the quantities backpropagation
+through time needs (previous state, gate activations, new cell state) and returns them, so
+that a hand-written backward can later replay the recurrence in reverse.
+
+Per step, with the gate rows stacked i, f, g, o (as in nn.LSTM):
+
+    i, f, g, o = split(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)
+    i, f, o = sigmoid(i), sigmoid(f), sigmoid(o);  g = tanh(g)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)                 (then h_t = h_t W_hr^T when proj_size > 0)
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import conformance
+
+from . import _layout
+
+# NumPy dtype each torch dtype is computed in.
+_COMPUTE_DTYPE = {
+    torch.float64: np.float64,
+    torch.float32: np.float32,
+    torch.float16: np.float32,
+    torch.bfloat16: np.float32,
+}
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function that never overflows: exp is only taken of -|x| <= 0.
+
+    For x >= 0 it is 1 / (1 + e^-x), for x < 0 the equal e^x / (1 + e^x).
+    """
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, np.ones_like(e), e) / (1 + e)
+
+
+def run_direction(x, lengths, h0, c0, w_ih, w_hh, bias, w_hr, reverse):
+    """One layer in one direction over all time steps.
+
+    x: (T, N, I) input; lengths: (N,) steps of each sequence (its later steps are padding);
+    h0: (N, H_out), c0: (N, H); w_ih: (4H, I), w_hh: (4H, H_out), bias: (4H,) or None
+    (b_ih + b_hh), w_hr: (H_out, H) or None.
+
+    The forward direction runs t = 0 .. T-1, the reverse one t = T-1 .. 0. A sequence's state
+    only changes at its own steps t < length, so the forward state stops at the sequence's
+    last element and the reverse state starts there (until then it stays h0, c0).
+
+    Returns output (T, N, H_out) (zeros at padding), h_n, c_n, and the cache: a dict of
+    arrays indexed by time step t (first axis T) holding what BPTT needs.
+    """
+    steps, batch, _ = x.shape
+    hidden = c0.shape[1]
+    output = np.zeros((steps, batch, h0.shape[1]), dtype=x.dtype)
+    cache = {
+        "x": x,
+        "active": np.zeros((steps, batch, 1), dtype=bool),
+        "h_prev": np.zeros((steps,) + h0.shape, dtype=x.dtype),
+        "c_prev": np.zeros((steps,) + c0.shape, dtype=x.dtype),
+        **{name: np.zeros((steps, batch, hidden), dtype=x.dtype)
+           for name in ("i", "f", "g", "o", "c", "tanh_c")},
+    }
+
+    h, c = h0, c0
+    for t in (reversed(range(steps)) if reverse else range(steps)):
+        active = (t < lengths)[:, None]  # (N, 1): sequences that have a step t
+
+        gates = x[t] @ w_ih.T + h @ w_hh.T
+        if bias is not None:
+            gates = gates + bias
+        i, f, g, o = np.split(gates, 4, axis=1)
+        i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
+        c_new = f * c + i * g
+        tanh_c = np.tanh(c_new)
+        h_new = o * tanh_c
+        if w_hr is not None:
+            h_new = h_new @ w_hr.T
+
+        for name, value in (("active", active), ("h_prev", h), ("c_prev", c), ("i", i),
+                            ("f", f), ("g", g), ("o", o), ("c", c_new), ("tanh_c", tanh_c)):
+            cache[name][t] = value
+
+        h = np.where(active, h_new, h)
+        c = np.where(active, c_new, c)
+        output[t] = np.where(active, h_new, 0)
+    return output, h, c, cache
+
+
+def lstm_forward(x, lengths, h0, c0, weights, dropout_masks):
+    """The whole stacked (and possibly bidirectional) LSTM.
+
+    weights[layer][direction] = (w_ih, w_hh, bias, w_hr) as for `run_direction`;
+    h0, c0: (D*num_layers, N, ...) with state index layer*D + direction;
+    dropout_masks: one (T, N, D*H_out) scaled keep-mask per layer but the last, or None.
+
+    Returns output (T, N, D*H_out), h_n, c_n and caches[layer][direction].
+    """
+    num_directions = len(weights[0])
+    layer_input = x
+    h_n, c_n, caches = [], [], []
+    for layer, layer_weights in enumerate(weights):
+        outputs, layer_caches = [], []
+        for direction, (w_ih, w_hh, bias, w_hr) in enumerate(layer_weights):
+            k = layer * num_directions + direction
+            out, h, c, cache = run_direction(layer_input, lengths, h0[k], c0[k],
+                                             w_ih, w_hh, bias, w_hr, reverse=direction == 1)
+            outputs.append(out)
+            h_n.append(h)
+            c_n.append(c)
+            layer_caches.append(cache)
+        caches.append(layer_caches)
+        layer_input = np.concatenate(outputs, axis=2)  # [forward, reverse] features
+        if dropout_masks is not None and layer < len(weights) - 1:
+            layer_input = layer_input * dropout_masks[layer]
+    return layer_input, np.stack(h_n), np.stack(c_n), caches
+
+
+class NumpyLSTM:
+    """forward(input, hx=None) like nn.LSTM.forward, with nn.Module-style train()/eval()."""
+
+    def __init__(self, spec: conformance.LSTMSpec, params: dict[str, torch.Tensor]):
+        self.spec = spec
+        self.params = params
+        self.training = False
+
+    def train(self, mode: bool = True) -> "NumpyLSTM":
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> "NumpyLSTM":
+        return self.train(False)
+
+    def __call__(self, input, hx=None):
+        spec = self.spec
+        prep = _layout.prepare(spec, self.params, input, hx)
+        dtype, device = prep.x.dtype, prep.x.device
+        compute = _COMPUTE_DTYPE[dtype]
+
+        def to_numpy(tensor):
+            tensor = tensor.detach().cpu()
+            if tensor.dtype in (torch.float16, torch.bfloat16):
+                tensor = tensor.float()
+            return tensor.numpy().astype(compute, copy=False)
+
+        def to_torch(array):
+            return torch.from_numpy(array).to(device=device, dtype=dtype)
+
+        weights = []
+        for layer in range(spec.num_layers):
+            weights.append([])
+            for direction in range(spec.num_directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = _layout.layer_params(self.params, layer, direction)
+                bias = None if b_ih is None else to_numpy(b_ih) + to_numpy(b_hh)
+                w_hr = None if w_hr is None else to_numpy(w_hr)
+                weights[layer].append((to_numpy(w_ih), to_numpy(w_hh), bias, w_hr))
+
+        steps, batch = prep.x.shape[:2]
+        lengths = np.full(batch, steps) if prep.lengths is None else np.asarray(prep.lengths)
+
+        dropout_masks = None
+        if self.training and spec.dropout > 0 and spec.num_layers > 1:
+            # Drawn from torch's generator so that torch.manual_seed makes runs repeatable.
+            # Kept elements are scaled by 1/(1-p); p = 1 drops everything (no 0/0).
+            keep = 1 - spec.dropout
+            scale = compute(1 / keep if keep > 0 else 0)
+            shape = (steps, batch, spec.num_directions * spec.output_size)
+            dropout_masks = [to_numpy(torch.empty(shape).bernoulli_(keep)) * scale
+                             for _ in range(spec.num_layers - 1)]
+
+        output, h_n, c_n, _ = lstm_forward(to_numpy(prep.x), lengths, to_numpy(prep.h0),
+                                           to_numpy(prep.c0), weights, dropout_masks)
+        return prep.restore(to_torch(output), to_torch(h_n), to_torch(c_n))
+
+
+@conformance.register("numpy")
+def build(spec: conformance.LSTMSpec, params: dict[str, torch.Tensor]) -> NumpyLSTM:
+    return NumpyLSTM(spec, params)

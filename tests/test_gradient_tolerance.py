@@ -1,0 +1,204 @@
+"""Meta-tests of `conformance.gradients`: the tolerance model, the messages, the bug catalog."""
+import math
+
+import pytest
+import torch
+
+import conformance
+from conformance import CaseRecipe, LSTMSpec
+from conformance import gradients as G
+from conformance.check import ConformanceFailure, load
+from conformance.tolerance import FLOOR_ULPS, REFERENCE_MULTIPLE, eps
+from tests.catalog import bugs_gradients
+
+# The issue's measurement: float32 gradients at N=32, T=100, H=128.
+LARGE_FLOAT32 = CaseRecipe(LSTMSpec(16, 128, dtype=torch.float32), seq_len=100, batch=32,
+                           hx="random", seed=5)
+
+# Every gradient path: layers, both directions, projection, packed unsorted, hx.
+ALL_PATHS = CaseRecipe(
+    LSTMSpec(3, 5, num_layers=2, bidirectional=True, proj_size=2, dtype=torch.float64),
+    seq_len=4, batch=3, lengths=(2, 4, 1), hx="random", seed=21)
+
+
+def runs(recipe):
+    """(reference, truth, reference errors) of `recipe`, as check_gradients computes them."""
+    case = recipe.build()
+    reference = G.run_reference_gradients(case, lambda s: G.output_weights(recipe, s))
+    truth = G.run_reference_gradients(recipe.build(dtype=torch.float64, device="cpu"),
+                                      reference.weights)
+    return reference, truth, G.reference_gradient_errors(recipe, reference, truth,
+                                                          reference.weights)
+
+
+# -- the tolerance model ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def large_float32():
+    return runs(LARGE_FLOAT32)
+
+
+def test_large_float32_reference_error_defeats_fixed_thresholds(large_float32):
+    """nn.LSTM's own float32 gradient errors span orders of magnitude across the tensors of
+    one example (they follow each gradient's size): any fixed absolute threshold loose enough
+    for the largest is far too loose for the smallest. The derived tolerance follows each."""
+    reference, truth, errors = large_float32
+    assert max(errors.values()) > 1e-5  # e.g. bias gradients, entries ~100: above atol=1e-5
+    assert max(errors.values()) > 30 * min(errors.values())  # h0, c0, input: ~1e-6
+    for label, error in errors.items():
+        scale = truth.grads[label].abs().max().item()
+        assert 1e-8 * scale < error < 1e-5 * scale, label  # relative to magnitude: steady
+
+
+def test_large_float32_candidate_passes_and_bug_is_caught():
+    """At the issue's size a correct float32 candidate passes, a c-detached one does not."""
+    G.check_gradients("fused-torch", LARGE_FLOAT32)
+    bug = load(bugs_gradients.build_grad_c_detached)
+    with pytest.raises(ConformanceFailure, match="d/d "):
+        G.check_gradients(bug, LARGE_FLOAT32)
+
+
+def test_allowed_follows_the_gradient_magnitude(large_float32):
+    """Scaling a gradient scales what is allowed; only the relative error decides."""
+    reference, truth, errors = large_float32
+    label = "weight_hh_l0"
+    true = truth.grads[label]
+    for factor in (1e-3, 1.0, 1e3):
+        tol = G.gradient_tolerance(torch.float32, 100, errors[label] * factor, true * factor)
+        allowed = tol.allowed(true * factor)
+        assert torch.allclose(allowed, G.gradient_tolerance(
+            torch.float32, 100, errors[label], true).allowed(true) * factor)
+
+
+def test_allowed_formula():
+    true = torch.tensor([0.0, -2.0, 1.0], dtype=torch.float64)
+    tol = G.gradient_tolerance(torch.float32, 16, 1e-5, true)
+    floor = FLOOR_ULPS * eps(torch.float32) * math.sqrt(16) * 2.0
+    expected = REFERENCE_MULTIPLE * 1e-5 + floor
+    assert torch.allclose(tol.allowed(true), torch.full((3,), expected, dtype=torch.float64))
+
+
+def problems_with(recipe, change):
+    """gradient_problems_of for a 'candidate' whose gradients are the truth, changed."""
+    reference, truth, errors = runs(recipe)
+    actual = {k: None if v is None else v.clone() for k, v in truth.grads.items()}
+    change(actual, errors)
+    return G.gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_errors_just_inside_pass_and_just_outside_fail(dtype):
+    recipe = ALL_PATHS.replace(spec=ALL_PATHS.spec.replace(dtype=dtype))
+    depth = 4 * 2
+
+    def nudge(fraction):
+        def change(actual, errors):
+            g = actual["weight_hh_l1_reverse"]
+            tol = G.gradient_tolerance(dtype, depth, errors["weight_hh_l1_reverse"], g)
+            g[0, 0] += fraction * tol.allowed(g)[0, 0]
+        return change
+
+    assert problems_with(recipe, nudge(0.5)) == []
+    [problem] = problems_with(recipe, nudge(2.0))
+    assert problem.startswith("d/d weight_hh_l1_reverse differs from nn.LSTM at index (0, 0)")
+    assert "1 of 40 elements out of tolerance" in problem
+
+
+def test_float64_tolerance_is_float32_conditioning_scaled():
+    """float64: nn.LSTM is the truth, so its error is measured in float32 and scaled."""
+    reference, truth, errors = runs(ALL_PATHS)
+    assert reference is not truth and torch.equal(reference.grads["h0"], truth.grads["h0"])
+    coarse = G.run_reference_gradients(ALL_PATHS.build(dtype=torch.float32), reference.weights)
+    ratio = eps(torch.float64) / eps(torch.float32)
+    for label, error in errors.items():
+        measured = (coarse.grads[label].double() - truth.grads[label]).abs().max().item()
+        assert error == pytest.approx(measured * ratio)
+    assert 0 < max(errors.values()) < 1e-12
+
+
+def test_nan_gradient_fails():
+    def change(actual, errors):
+        actual["h0"][0, 0, 0] = float("nan")
+    [problem] = problems_with(ALL_PATHS, change)
+    assert problem.startswith("d/d h0 differs")
+
+
+# -- missing gradients -----------------------------------------------------------------------
+
+def test_missing_parameter_gradient_names_the_tensor():
+    def change(actual, errors):
+        actual["weight_hr_l0"] = None
+    [problem] = problems_with(ALL_PATHS, change)
+    assert problem.startswith("params['weight_hr_l0'] got no gradient: the candidate does not "
+                              "use the given tensors in its graph")
+
+
+def test_missing_input_gradient():
+    def change(actual, errors):
+        actual["input.data"] = None
+    [problem] = problems_with(ALL_PATHS, change)
+    assert problem.startswith("input.data got no gradient")
+
+
+def test_no_gradient_at_all_is_one_line():
+    def change(actual, errors):
+        for k in actual:
+            actual[k] = None
+    assert problems_with(ALL_PATHS, change) == [G.NOT_DIFFERENTIABLE]
+
+
+def test_missing_zero_gradient_is_a_zero_gradient():
+    """An empty batch: every gradient is zero, and None means zero."""
+    recipe = CaseRecipe(LSTMSpec(3, 4, num_layers=2, dtype=torch.float64), seq_len=2, batch=0,
+                        hx="random")
+
+    def change(actual, errors):
+        actual["bias_ih_l1"] = None
+    assert problems_with(recipe, change) == []
+
+
+# -- the weighted sum ------------------------------------------------------------------------
+
+def test_output_weights_are_fixed_by_the_recipe_and_rounded_to_its_dtype():
+    shapes = [(4, 3, 5), (2, 3, 5), (2, 3, 5)]
+    a = G.output_weights(ALL_PATHS, shapes)
+    b = G.output_weights(ALL_PATHS, shapes)
+    c = G.output_weights(ALL_PATHS.replace(seed=22), shapes)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[0], c[0])
+    low = G.output_weights(ALL_PATHS.replace(spec=ALL_PATHS.spec.replace(
+        dtype=torch.bfloat16)), shapes)
+    assert all(torch.equal(w, w.to(torch.bfloat16).to(torch.float64)) for w in low)
+
+
+# -- the checks on candidates ----------------------------------------------------------------
+
+def test_failure_message_reproduces_with_check_gradients():
+    bug = load(bugs_gradients.build_grad_h0_detached)
+    with pytest.raises(ConformanceFailure) as failure:
+        conformance.check_gradients(bug, ALL_PATHS)
+    message = str(failure.value)
+    assert "  - h0 got no gradient" in message
+    snippet = message.split("reproduce with:\n", 1)[1]
+    code = "\n".join(line.strip() for line in snippet.splitlines())
+    assert "check_gradients('tests.catalog.bugs_gradients:build_grad_h0_detached'" in code
+    with pytest.raises(ConformanceFailure, match="h0 got no gradient"):
+        exec(code, {})
+
+
+def test_gradcheck_failure_names_inputs_and_outputs():
+    bug = load(bugs_gradients.build_grad_h0_detached)
+    recipe = CaseRecipe(LSTMSpec(2, 3, dtype=torch.float64), seq_len=2, batch=2, hx="random")
+    with pytest.raises(ConformanceFailure) as failure:
+        conformance.check_gradcheck(bug, recipe)
+    message = str(failure.value)
+    assert "torch.autograd.gradcheck: Jacobian mismatch for output 'output' with respect to " \
+           "input 'h0'" in message
+    assert "check_gradcheck(" in message
+
+
+@pytest.mark.parametrize("bug", bugs_gradients.CATALOG, ids=lambda b: b.name)
+def test_gradient_bug_has_exact_forward_and_wrong_gradients(bug):
+    conformance.check(bug.ref, ALL_PATHS)  # the forward families cannot see it
+    with pytest.raises(ConformanceFailure, match="does not match torch.nn.LSTM"):
+        conformance.check_gradients(bug.ref, ALL_PATHS)
