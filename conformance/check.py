@@ -118,9 +118,26 @@ def reproduction(candidate, recipe: CaseRecipe, checker: str = "check",
     """Python that rebuilds this example and re-runs the check (raises with the diff)."""
     return (
         "import torch\n"
-        f"from conformance import CaseRecipe, LSTMSpec, {checker}\n"
+        "from conformance import CaseRecipe, LSTMSpec\n"
+        f"from {_home_of(checker)} import {checker}\n"
         f"{checker}({loadable_name(candidate)!r}, {recipe!r}{checker_args})"
     )
+
+
+# Modules that define the families' public checkers, searched in this order.
+CHECKER_MODULES = ("conformance", "conformance.gradients", "conformance.capabilities",
+                   "conformance.metamorphic", "conformance.dropout", "conformance.invalid",
+                   "conformance.known_answers")
+
+
+def _home_of(checker: str) -> str:
+    """The module a reproduction snippet imports `checker` from."""
+    import importlib  # here: the family modules import this one
+
+    for name in CHECKER_MODULES:
+        if hasattr(importlib.import_module(name), checker):
+            return name
+    raise ValueError(f"no conformance module defines {checker!r}")
 
 
 def loadable_name(candidate) -> str:

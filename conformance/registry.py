@@ -6,6 +6,7 @@ the features the candidate declares it does not support (or expects to fail).
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ class Candidate:
 
     def __repr__(self) -> str:  # short: Hypothesis prints it in every falsifying example
         return f"Candidate({self.name!r})"
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # Hypothesis' pretty printer
+        printer.text(repr(self))
 
     def supports(self, feature: str) -> bool:
         return feature not in self.unsupported
@@ -143,7 +147,9 @@ def load_reference(ref: str) -> Candidate:
             raise CandidateLoadError(
                 f"--impl {ref!r}: module {module_name!r} has no attribute {attr_path!r}"
             ) from None
-    return as_candidate(obj, ref, ref)
+    candidate = as_candidate(obj, ref, ref)
+    # Reproduction snippets load it again the way it was loaded here.
+    return dataclasses.replace(candidate, origin=ref)
 
 
 def resolve(refs: list[str] | None) -> list[Candidate | BrokenCandidate]:
