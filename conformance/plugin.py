@@ -5,6 +5,7 @@ import pytest
 import torch
 from hypothesis import settings
 
+from . import on_failure
 from .features import FEATURES
 from .profiles import CI_SEED, default_profile, register_profiles
 from .check import DEFAULT_TIMEOUT
@@ -147,7 +148,10 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     run = item.config.stash[RUN_KEY]
     if call.when == "call" and run.current is not None:
-        outcome.get_result().user_properties.append((PROPERTY, run.current.as_property()))
+        report, data = outcome.get_result(), run.current.as_property()
+        if report.failed:  # diagnosis, repro script, report section (never raises)
+            on_failure.attach(item, call, report, run, data)
+        report.user_properties.append((PROPERTY, data))
         run.current = None
 
 

@@ -23,10 +23,12 @@ class Recording:
     counts: Counter = field(default_factory=Counter)
     last_features: tuple[str, ...] | None = None
     last_recipe: CaseRecipe | None = None  # after a Hypothesis failure: the shrunk example
+    combos: set = field(default_factory=set)  # each example's features, for the summary
 
     def as_property(self) -> dict:
         return {"candidate": self.candidate, "columns": list(self.columns),
-                "counts": dict(self.counts), "failing_features": self.last_features}
+                "counts": dict(self.counts), "failing_features": self.last_features,
+                "combos": sorted(list(c) for c in self.combos)}
 
 
 class ConformanceRun:
@@ -61,6 +63,7 @@ class ConformanceRun:
             features = recipe.features()
             self.current.counts.update(features)
             self.current.last_features = tuple(sorted(features))
+            self.current.combos.add(self.current.last_features)
             self.current.last_recipe = recipe
 
     def prepare(self, candidate: Candidate, recipe: CaseRecipe) -> CaseRecipe:

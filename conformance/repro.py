@@ -1,0 +1,136 @@
+"""Standalone reproduction scripts for failures: `python repro/<candidate>__<test>.py`.
+
+A script builds the shrunk example's tensors from its `CaseRecipe`, runs the candidate and
+nn.LSTM on them, prints the difference of each returned tensor and the diagnosis, then
+re-runs the failing test's own check. It exits 1 while the candidate still differs, so it
+doubles as the check of a fix.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from .cases import CaseRecipe
+from .check import loadable_name
+
+REPRO_DIR = "repro"
+
+TEMPLATE = '''"""Reproduces {test} for candidate {name!r}.
+
+Run with `python {filename}` from anywhere the candidate's package can be imported.
+Exit status 1 while the candidate still differs from torch.nn.LSTM.
+"""
+import sys
+
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
+from conformance import CaseRecipe, ConformanceFailure, LSTMSpec
+from conformance.check import load
+from conformance.compare import TENSOR_NAMES, tensors, unpack
+from conformance.diagnose import diagnose
+from conformance.oracle import reference_module
+
+# Where the candidate's module was found when the suite ran; appended, so an installed copy
+# of it wins.
+sys.path.append({search_path!r})
+
+CANDIDATE = {loadable!r}
+RECIPE = {recipe!r}
+
+
+def family_check(candidate):
+    """The failing test's own check (raises ConformanceFailure), or None."""
+{family_check}
+
+
+def main() -> int:
+    candidate = load(CANDIDATE)
+    case = RECIPE.build()
+    print("example:", RECIPE.describe())
+    with torch.no_grad():
+        expected = unpack(case.call(reference_module(case.spec, case.params)))
+        case = RECIPE.build()  # fresh tensors, in case nn.LSTM or the candidate mutates them
+        forward = candidate.build(case.spec, case.params)
+        if callable(getattr(forward, "eval", None)):
+            forward.eval()
+        actual = unpack(case.call(forward))
+    differs = False
+    for name, got, want in zip(TENSOR_NAMES, tensors(actual), tensors(expected)):
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            print(f"{{name}}: candidate returned {{getattr(got, 'shape', type(got))}}, "
+                  f"nn.LSTM {{tuple(want.shape)}}")
+            differs = True
+            continue
+        diff = (got.double() - want.double()).abs()
+        worst = diff.max().item() if diff.numel() else 0.0
+        print(f"{{name}}: max |candidate - nn.LSTM| = {{worst:.3g}}")
+        if worst > 0:
+            index = tuple(int(i) for i in (diff == diff.max()).nonzero()[0])
+            print(f"    at {{index}}: candidate {{got[index].item():.7g}}, "
+                  f"nn.LSTM {{want[index].item():.7g}}")
+    print()
+    print(diagnose(candidate, RECIPE).text())
+    try:
+        family_check(candidate)
+    except ConformanceFailure as failure:
+        print()
+        print(failure)
+        differs = True
+    return 1 if differs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def script_name(candidate_name: str, test_id: str) -> str:
+    """<candidate>__<test function>.py, with anything odd in the names replaced by _."""
+    test = test_id.split("::")[-1].split("[")[0]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{candidate_name}__{test}") + ".py"
+
+
+def family_snippet(message: str) -> str | None:
+    """The Python lines under "reproduce with:" in a ConformanceFailure's message."""
+    lines = message.splitlines()
+    if "  reproduce with:" not in lines:
+        return None
+    start = lines.index("  reproduce with:") + 1
+    code = [line[6:] for line in lines[start:] if line.startswith("      ")]
+    return "\n".join(code) or None
+
+
+def script(candidate, recipe: CaseRecipe, test_id: str, message: str = "") -> str:
+    """The text of the repro script."""
+    snippet = family_snippet(message)
+    body = "    return None"
+    if snippet:
+        # The snippet loads the candidate by the same name; the check is its last line.
+        body = "\n".join("    " + line for line in snippet.splitlines())
+    module = (candidate.origin or loadable_name(candidate)).partition(":")[0]
+    return TEMPLATE.format(test=test_id, name=candidate.name, filename=script_name(
+        candidate.name, test_id), loadable=loadable_name(candidate), recipe=recipe,
+        search_path=_search_path(module), family_check=body)
+
+
+def _search_path(module: str) -> str:
+    """The sys.path entry the candidate's top-level package was imported from, if any."""
+    top = sys.modules.get(module.split(".")[0])
+    location = getattr(top, "__file__", None)
+    if not location:
+        return str(Path.cwd())
+    path = Path(location).resolve()
+    depth = 1 if path.name != "__init__.py" else 2
+    return str(path.parents[depth - 1])
+
+
+def write_script(directory, candidate, recipe: CaseRecipe, test_id: str,
+                 message: str = "") -> str:
+    """Write the script under directory/repro/; return its path relative to `directory`."""
+    relative = Path(REPRO_DIR) / script_name(candidate.name, test_id)
+    path = Path(directory) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(script(candidate, recipe, test_id, message))
+    return relative.as_posix()
