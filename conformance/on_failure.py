@@ -7,6 +7,8 @@ A diagnosis that errs or runs long never breaks the run: it is reported as unava
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from .diagnose import diagnose
 from .repro import write_script
 
@@ -34,11 +36,13 @@ def attach(item, call, report, run, data: dict) -> None:
         if directory:
             message = str(call.excinfo.value) if call.excinfo is not None else ""
             failure["repro"] = write_script(directory, candidate, recipe, item.nodeid, message)
-            text += f"\nrepro script: {directory}/{failure['repro']}"
     except Exception as exc:  # the diagnosis is a help; it must never break the run
         text = (f"shrunk example: {recipe!r}\ndiagnosis unavailable: "
                 f"{type(exc).__name__}: {exc}")
+    # The JSON keeps the script's path relative to the report directory (same in every run).
     failure["diagnosis"] = text
+    if "repro" in failure:
+        text += f"\nrepro script: {Path(directory, failure['repro'])}"
     report.sections.append((SECTION, text))
     data["failure"] = failure
 

@@ -31,6 +31,7 @@ def report_data(verdicts: Verdicts, candidates, profile: str, devices) -> dict:
                          for col in COLUMNS},
             "tests": {t[0]: t[2] for t in sorted(row.tests)},
             "failures": sorted(row.failures, key=lambda f: f["test"]),
+            "summary": verdicts.summary(c.name),
         })
     return out
 
@@ -64,9 +65,10 @@ def markdown(data: dict) -> str:
                       f"Features: {', '.join(failure['columns'])}", "", "```",
                       failure["message"], "```", ""]
             if failure.get("diagnosis"):
-                lines += ["```", failure["diagnosis"], "```", ""]
+                lines += ["Diagnosis:", "", "```", failure["diagnosis"], "```", ""]
             if failure.get("repro"):
-                lines += [f"Reproduce: `python {failure['repro']}`", ""]
+                lines += [f"Reproduce (in this report's directory): `python {failure['repro']}`",
+                          ""]
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .families import summarize
 from .features import BASIC, COLUMNS
 
 PROPERTY = "lstm_conformance"
@@ -34,6 +35,7 @@ class Row:
     broken: str | None = None
     failures: list = field(default_factory=list)  # one dict per failed test
     tests: list = field(default_factory=list)  # (test id, columns, outcome, failing features)
+    examples_of: dict = field(default_factory=dict)  # passed test id -> its examples' features
 
 
 class Verdicts:
@@ -57,6 +59,9 @@ class Verdicts:
             outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
             row.tests.append((report.nodeid, tuple(columns), outcome,
                               tuple(data.get("failing_features") or ())))
+            if report.passed:
+                row.examples_of[report.nodeid] = [frozenset(c) | set(columns)
+                                                  for c in data.get("combos", ())]
             if report.failed:
                 row.failures.append({
                     "test": report.nodeid,
@@ -101,7 +106,22 @@ class Verdicts:
         lines.append("ok N: passed, N examples used the feature; FAIL: a test of it failed; "
                      "unsup: declared unsupported; xfail: failed as declared; XPASS: declared "
                      "xfail but passed (strict); -: not run; ERROR: candidate did not load")
+        lines += [f"{name}: {text}" for name in self.rows if (text := self.summary(name))]
         return "\n".join(lines)
+
+    def summary(self, name: str) -> str | None:
+        """Which families fail and which pass, in words (see families.py); None if none fail."""
+        row = self.rows[name]
+        failing, files = [], set()
+        for test, columns, outcome, features in sorted(row.tests):
+            if outcome == "failed" and features:
+                failing.append(frozenset(features) | set(columns))
+                files.add(test.split("::")[0])
+        passing = [combo for test, combos in sorted(row.examples_of.items())
+                   if test.split("::")[0] in files for combo in combos]
+        passing_columns = [c for c in COLUMNS if self.status(name, c)[0] == "pass"
+                           and row.examples.get(c)]
+        return summarize(failing, sorted(set(passing), key=sorted), passing_columns)
 
     def failed_any(self) -> bool:
         return any(r.failed or r.broken for r in self.rows.values())

@@ -1,0 +1,80 @@
+"""One sentence per candidate: which families of examples fail and which pass.
+
+Evidence: the features of each failing test's shrunk example, and the feature combination
+of every example of the passing tests (each plus the test's own columns, e.g. "backward").
+Only passing tests from the same test files as the failures count as counter-evidence: a
+passing invalid-input test says nothing about the forward arithmetic.
+
+"fails only with X and Y" means: every failing example has X and Y, and no passing example
+has both. Smaller sets of rarer features are preferred.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+from .features import BASIC
+
+PHRASES = {
+    "num_layers": "num_layers >= 2", "bidirectional": "bidirectional",
+    "proj_size": "proj_size > 0", "no_bias": "bias=False", "batch_first": "batch_first",
+    "seq_first": "seq_first", "unbatched": "unbatched input", "packed": "packed input",
+    "initial_state": "an initial state (hx)", "dropout": "dropout > 0",
+    "backward": "gradients", "cpu": "device cpu", "cuda": "device cuda", "mps": "device mps",
+}
+# Present in nearly every example: blamed only when nothing rarer separates.
+COMMON = frozenset({"seq_first", "float32", "float64", "cpu"})
+MAX_SET = 4  # longest conjunction tried
+
+
+def phrase(features) -> str:
+    words = [PHRASES.get(f, f) for f in sorted(features)]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def summarize(failing: list[frozenset], passing: list[frozenset],
+              passing_columns: list[str]) -> str | None:
+    """The sentence, or None without failures.
+
+    failing: per failing test, its shrunk example's features; passing: the feature set of
+    every example of the passing tests that count; passing_columns: verdict columns that pass.
+    """
+    if not failing:
+        return None
+    passes = f"; passes {', '.join(passing_columns)}" if passing_columns else ""
+    tests = f"{len(failing)} failing test{'s' if len(failing) > 1 else ''}"
+    common = frozenset.intersection(*failing) - {BASIC}
+    separating = _separating(common, passing)
+    if separating:
+        evidence = (f"{tests}; no passing example has "
+                    f"{'it' if len(separating) == 1 else 'them together'}, "
+                    f"{len(passing)} feature combinations passed"
+                    if passing else f"{tests}, and no example passed")
+        return f"fails only with {phrase(separating)} ({evidence}){passes}"
+    if common - COMMON:
+        return (f"every failing example has {phrase(common - COMMON)}, but passing examples "
+                f"have that too: the failure needs particular sizes or values ({tests}){passes}")
+    if any(not (f - COMMON - {BASIC}) for f in failing):
+        return f"fails even on plain single-layer examples ({tests}){passes}"
+    minimal = sorted({phrase(f - COMMON - {BASIC}) for f in _minimal(failing)})
+    return f"fails with any of: {'; '.join(minimal)} ({tests}){passes}"
+
+
+def _separating(common: frozenset, passing: list[frozenset]) -> frozenset | None:
+    """The smallest subset of `common` that no passing example contains (rare ones first)."""
+    if not passing:
+        rare = common - COMMON
+        return rare or None
+    ordered = sorted(common, key=lambda f: (f in COMMON, f))
+    for size in range(1, min(len(ordered), MAX_SET) + 1):
+        subsets = sorted(combinations(ordered, size),
+                         key=lambda s: (sum(f in COMMON for f in s), s))
+        for subset in subsets:
+            if not any(set(subset) <= p for p in passing):
+                return frozenset(subset)
+    return None
+
+
+def _minimal(sets: list[frozenset]) -> list[frozenset]:
+    """The sets that contain no other set of the list."""
+    reduced = [s - COMMON - {BASIC} for s in sets]
+    return [s for s in set(reduced) if not any(o < s for o in reduced)]
