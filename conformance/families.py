@@ -36,19 +36,22 @@ def summarize(failing: list[frozenset], passing: list[frozenset],
     """The sentence, or None without failures.
 
     failing: per failing test, its shrunk example's features; passing: the feature set of
-    every example of the passing tests that count; passing_columns: verdict columns that pass.
+    every example of the passing tests that count; passing_columns: columns that passed
+    examples used and no failure is blamed on.
     """
     if not failing:
         return None
     passes = f"; passes {', '.join(passing_columns)}" if passing_columns else ""
     tests = f"{len(failing)} failing test{'s' if len(failing) > 1 else ''}"
     common = frozenset.intersection(*failing) - {BASIC}
+    if not passing:  # nothing to contrast with: say what the failures share, claim no more
+        shared = f"; the failing examples share {phrase(common - COMMON)}" if common - COMMON else ""
+        return f"no example passed ({tests}){shared}{passes}"
     separating = _separating(common, passing)
     if separating:
         evidence = (f"{tests}; no passing example has "
                     f"{'it' if len(separating) == 1 else 'them together'}, "
-                    f"{len(passing)} feature combinations passed"
-                    if passing else f"{tests}, and no example passed")
+                    f"{len(passing)} feature combinations passed")
         return f"fails only with {phrase(separating)} ({evidence}){passes}"
     if common - COMMON:
         return (f"every failing example has {phrase(common - COMMON)}, but passing examples "
@@ -61,9 +64,6 @@ def summarize(failing: list[frozenset], passing: list[frozenset],
 
 def _separating(common: frozenset, passing: list[frozenset]) -> frozenset | None:
     """The smallest subset of `common` that no passing example contains (rare ones first)."""
-    if not passing:
-        rare = common - COMMON
-        return rare or None
     ordered = sorted(common, key=lambda f: (f in COMMON, f))
     for size in range(1, min(len(ordered), MAX_SET) + 1):
         subsets = sorted(combinations(ordered, size),

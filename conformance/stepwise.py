@@ -48,6 +48,7 @@ class Variant:
 
     name: str = "nn.LSTM"
     gate_rows: tuple[int, int, int, int] = (0, 1, 2, 3)  # row block read as i, f, g, o
+    interleaved: bool = False  # True: rows read as i0 f0 g0 o0 i1 ... instead of blocks
     bias: Callable = _bias
     activate: Callable = _activate
     update: Callable = _update
@@ -153,7 +154,7 @@ def _step(variant: Variant, x_t, h, c, w):
     z = x_t @ w_ih.T + h @ w_hh.T
     if b_ih is not None:
         z = z + variant.bias(b_ih, b_hh)
-    blocks = z.chunk(4, dim=-1)
+    blocks = z.unflatten(-1, (-1, 4)).unbind(-1) if variant.interleaved else z.chunk(4, dim=-1)
     i, f, g, o = variant.activate(*(blocks[r] for r in variant.gate_rows))
     c_new = variant.update(c, i, f, g)
     h_new = variant.output(o, c_new, c)
@@ -180,6 +181,8 @@ GATE_ORDERS = [Variant(_order_name(rows), gate_rows=rows)
                for rows in itertools.permutations(range(4)) if rows != (0, 1, 2, 3)]
 
 CELL = [
+    Variant("gate rows de-interleaved (read as i0 f0 g0 o0 i1 ... instead of four blocks)",
+            interleaved=True),
     Variant("sigmoid on g instead of tanh",
             activate=lambda i, f, g, o: (sig(i), sig(f), sig(g), sig(o))),
     Variant("no tanh on g (the raw pre-activation is the cell candidate)",

@@ -119,8 +119,8 @@ class Verdicts:
                 files.add(test.split("::")[0])
         passing = [combo for test, combos in sorted(row.examples_of.items())
                    if test.split("::")[0] in files for combo in combos]
-        passing_columns = [c for c in COLUMNS if self.status(name, c)[0] == "pass"
-                           and row.examples.get(c)]
+        used = set().union(*(c for combos in row.examples_of.values() for c in combos))
+        passing_columns = [c for c in COLUMNS if c in used and self.status(name, c)[0] == "pass"]
         return summarize(failing, sorted(set(passing), key=sorted), passing_columns)
 
     def failed_any(self) -> bool:

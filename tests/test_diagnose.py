@@ -1,0 +1,230 @@
+"""The failure diagnosis: localization, single-mistake explanations, family summaries, and
+the repro script a failing run writes.
+
+Diagnoses are asserted on catalog bugs whose mistake is known, directly on the diagnosis
+functions; one subprocess run checks the plugin integration end to end.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from conformance import CaseRecipe, LSTMSpec
+from conformance import strategies as cs
+from conformance.check import load
+from conformance.compare import unpack
+from conformance.diagnose import _tell_apart, diagnose, wider
+from conformance.families import summarize
+from conformance.on_failure import SECTION, attach
+from conformance.oracle import run_truth
+from conformance.stepwise import REFERENCE, inputs_of, trace
+from conformance.verdict import PROPERTY, Verdicts
+
+REPO = Path(__file__).resolve().parents[1]
+BUGS = "tests.catalog.bugs"
+STACKED = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True), seq_len=4, batch=2,
+                     hx="random", seed=5)
+MINIMAL = CaseRecipe(LSTMSpec(1, 1), seq_len=1, batch=1, seed=0)
+
+
+def bug(slug):
+    return load(f"{BUGS}:build_{slug}")
+
+
+# -- the float64 step-by-step reference is nn.LSTM ----------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(recipe=cs.recipes(spec=cs.specs(device=st.just("cpu"))))
+def test_stepwise_reference_equals_nn_lstm(recipe):
+    out, h_n, c_n = unpack(run_truth(recipe))
+    if isinstance(out, PackedSequence):
+        out = pad_packed_sequence(out)[0]
+    elif recipe.unbatched:
+        out, h_n, c_n = out.unsqueeze(1), h_n.unsqueeze(1), c_n.unsqueeze(1)
+    elif recipe.spec.batch_first:
+        out = out.transpose(0, 1)
+    ref = trace(REFERENCE, inputs_of(recipe))
+    for got, want in ((ref.layer_outputs[-1], out), (ref.h_n, h_n), (ref.c_n, c_n)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+# -- localization and explanation on known bugs ----------------------------------------------
+
+@pytest.mark.parametrize("recipe", [STACKED, MINIMAL], ids=["stacked", "minimal"])
+@pytest.mark.parametrize("slug, explanation", [
+    ("gate_order_if", "gates i and f swapped"),
+    ("gate_order_go", "gates g and o swapped"),
+    ("gate_order_onnx", "gate rows read in the order i o f g (nn.LSTM stacks i f g o)"),
+    ("no_tanh_on_c", "no tanh on c: h = o * c"),
+    ("bias_hh_dropped", "bias_hh dropped (only bias_ih added)"),
+    ("hard_sigmoid", "hard sigmoid clip(0.2 z + 0.5, 0, 1) on i, f, o"),
+])
+def test_cell_mistakes_are_named_at_the_first_step(slug, explanation, recipe):
+    d = diagnose(bug(slug), recipe)
+    assert d.outcome == "diverges", d.text()
+    assert d.explained_by == [explanation]
+    assert (d.divergence.tensor, d.divergence.layer, d.divergence.direction,
+            d.divergence.time_step, d.divergence.batch) == ("output", 0, 0, 0, 0)
+    assert f"with one change: {explanation}" in d.text()
+
+
+def test_reverse_output_not_flipped_back_is_direction_1_at_its_first_step():
+    d = diagnose(bug("reverse_output_not_flipped_back"), STACKED)
+    div = d.divergence
+    assert (div.tensor, div.layer, div.direction) == ("output", 0, 1)
+    # The reverse direction's first processing step is the last time step.
+    assert (div.processing_step, div.time_step) == (0, STACKED.seq_len - 1)
+    assert div.source == "candidate run with num_layers=1"
+    assert d.explained_by == ["the reverse direction's output is left in processing order "
+                              "(not flipped back)"]
+
+
+def test_layers_share_hx_is_layer_1():
+    d = diagnose(bug("layers_share_hx"), STACKED)
+    assert (d.divergence.tensor, d.divergence.layer, d.divergence.time_step) == ("output", 1, 0)
+    assert d.explained_by == ["every layer starts from layer 0's initial state"]
+
+
+def test_state_index_direction_major_shows_in_h_n_of_layer_0_direction_1():
+    d = diagnose(bug("state_index_direction_major"), STACKED)
+    assert (d.divergence.tensor, d.divergence.layer, d.divergence.direction,
+            d.divergence.time_step) == ("h_n", 0, 1, None)
+    assert d.explained_by == ["hx and h_n/c_n indexed direction-major (direction*L + layer)"]
+
+
+def test_c_not_carried_first_differs_at_step_1():
+    recipe = CaseRecipe(LSTMSpec(2, 3), seq_len=3, batch=2, seed=1)
+    d = diagnose(bug("c_not_carried"), recipe)
+    assert (d.divergence.tensor, d.divergence.time_step) == ("output", 1)
+
+
+def test_unexplained_divergence_says_so():
+    recipe = CaseRecipe(LSTMSpec(2, 3), seq_len=2, batch=2, seed=1)
+    d = diagnose(bug("c_n_is_h_n"), recipe)
+    assert d.divergence.tensor == "c_n" and d.explained_by == []
+    assert "no single known mistake" in d.text()
+
+
+def test_correct_raising_and_misshapen_candidates():
+    assert diagnose(load("catalog-base"), STACKED).outcome == "matches"
+    raised = diagnose(bug("layer_input_is_x"), STACKED)
+    assert raised.outcome == "raised" and "forward raised RuntimeError" in raised.detail
+    packed = CaseRecipe(LSTMSpec(2, 3), seq_len=3, batch=2, lengths=(3, 1), seed=1)
+    shaped = diagnose(bug("packed_output_not_repacked"), packed)
+    assert shaped.outcome == "structure" and "should be a PackedSequence" in shaped.detail
+
+
+def test_a_wider_example_tells_coinciding_hypotheses_apart():
+    names = ["bias_hh dropped (only bias_ih added)", "gates i and f swapped"]
+    kept, on = _tell_apart(bug("gate_order_if"), MINIMAL, names, 10, time.monotonic() + 30)
+    assert kept == ["gates i and f swapped"] and on == repr(wider(MINIMAL))
+
+
+def test_diagnosis_stops_at_its_budget():
+    d = diagnose(bug("gate_order_if"), STACKED, budget=0.0)
+    assert d.outcome in ("timeout", "diverges") and "stopped after 0 s" in d.detail
+
+
+# -- family summaries --------------------------------------------------------------------------
+
+F = frozenset
+PLAIN = {"basic", "float32", "cpu", "seq_first"}
+
+
+def test_summary_names_the_separating_features():
+    failing = [F(PLAIN | {"num_layers", "bidirectional"}),
+               F(PLAIN | {"num_layers", "bidirectional", "initial_state"})]
+    passing = [F(PLAIN | {"num_layers", "initial_state"}), F(PLAIN | {"bidirectional"})]
+    text = summarize(failing, passing, ["basic", "packed"])
+    assert text.startswith("fails only with bidirectional and num_layers >= 2 (2 failing tests")
+    assert text.endswith("; passes basic, packed")
+
+
+def test_summary_of_a_candidate_that_fails_plain_examples():
+    assert summarize([F(PLAIN)], [F(PLAIN | {"packed"})], []).startswith(
+        "fails even on plain single-layer examples")
+    assert summarize([], [F(PLAIN)], ["basic"]) is None
+    assert summarize([F(PLAIN | {"packed"})], [], []) == (
+        "no example passed (1 failing test); the failing examples share packed input")
+
+
+def test_summary_when_features_do_not_separate():
+    text = summarize([F(PLAIN | {"num_layers"})], [F(PLAIN | {"num_layers"})], [])
+    assert text.startswith("every failing example has num_layers >= 2, but passing examples")
+
+
+def _report(test, outcome, features, combos, columns=()):
+    data = {"candidate": "c", "columns": list(columns), "counts": {f: 1 for f in features},
+            "failing_features": sorted(features), "combos": [sorted(c) for c in combos]}
+    return SimpleNamespace(nodeid=test, outcome=outcome, failed=outcome == "failed",
+                           passed=outcome == "passed", longrepr="boom",
+                           user_properties=[(PROPERTY, data)])
+
+
+def test_verdicts_summarize_from_recorded_examples():
+    verdicts = Verdicts([SimpleNamespace(name="c", unsupported=(), xfail={})])
+    bidir_stacked = PLAIN | {"num_layers", "bidirectional"}
+    verdicts.add(_report("s.py::test_a[c]", "failed", bidir_stacked, [bidir_stacked]))
+    verdicts.add(_report("s.py::test_b[c]", "passed", PLAIN | {"num_layers"},
+                         [PLAIN | {"num_layers"}, PLAIN | {"bidirectional"}]))
+    # A passing test in another file is no evidence about this failure.
+    verdicts.add(_report("other.py::test_c[c]", "passed", bidir_stacked, [bidir_stacked]))
+    assert verdicts.summary("c").startswith("fails only with bidirectional and num_layers >= 2")
+    assert "c: fails only with bidirectional" in verdicts.render()
+
+
+# -- plugin integration --------------------------------------------------------------------------
+
+def test_a_diagnosis_that_errs_never_breaks_the_run(monkeypatch):
+    import conformance.on_failure as on_failure
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("diagnosis bug")
+    monkeypatch.setattr(on_failure, "diagnose", explode)
+    item = SimpleNamespace(callspec=SimpleNamespace(params={"candidate": bug("gate_order_if")}),
+                           config=SimpleNamespace(getoption=lambda name: None), nodeid="t")
+    run = SimpleNamespace(current=SimpleNamespace(last_recipe=MINIMAL), hung={},
+                          example_timeout=10)
+    report, data = SimpleNamespace(sections=[]), {}
+    attach(item, SimpleNamespace(excinfo=None), report, run, data)
+    assert "diagnosis unavailable: RuntimeError: diagnosis bug" in data["failure"]["diagnosis"]
+    assert report.sections[0][0] == SECTION
+
+
+def test_failing_run_writes_a_repro_script_that_reproduces(pytester, monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    report_dir = tmp_path / "report"
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--hypothesis-profile", "ci",
+        "-k", "test_single_layer_cell", "--impl", f"{BUGS}:build_gate_order_if",
+        "--conformance-report", str(report_dir))
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "conformance diagnosis" in out and "with one change: gates i and f swapped" in out
+    assert "bug-gate-order-if: no example passed (1 failing test)" in out
+
+    [cand] = json.loads((report_dir / "conformance-report.json").read_text())["candidates"]
+    [failure] = cand["failures"]
+    assert failure["localization"]["explained_by"] == ["gates i and f swapped"]
+    assert failure["localization"]["layer"] == 0 and failure["shrunk"].startswith("CaseRecipe(")
+    assert cand["summary"].startswith("no example passed (1 failing test)")
+    script = report_dir / failure["repro"]
+    assert "Diagnosis:" in (report_dir / "conformance-report.md").read_text()
+
+    # Plain python, from another directory, without the repository on PYTHONPATH.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    ran = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 1, ran.stderr
+    assert "output: max |candidate - nn.LSTM| = " in ran.stdout
+    assert "with one change: gates i and f swapped" in ran.stdout
+    assert "does not match torch.nn.LSTM" in ran.stdout  # the test's own check, re-run
