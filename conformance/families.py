@@ -31,35 +31,48 @@ def phrase(features) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def summarize(failing: list[frozenset], passing: list[frozenset],
-              passing_columns: list[str]) -> str | None:
+def summarize(groups: dict, passing_columns: list[str]) -> str | None:
     """The sentence, or None without failures.
 
-    failing: per failing test, its shrunk example's features; passing: the feature set of
-    every example of the passing tests that count; passing_columns: columns that passed
-    examples used and no failure is blamed on.
+    groups: {check name: (failing, passing)}, one entry per check that failed ("check" is
+    the forward check): failing holds each failing test's shrunk-example features, passing
+    the feature set of each example of the passing tests that count. passing_columns:
+    columns that passed examples used and no failure is blamed on.
     """
-    if not failing:
+    parts = {label: describe(*groups[label]) for label in sorted(groups) if groups[label][0]}
+    if not parts:
         return None
     passes = f"; passes {', '.join(passing_columns)}" if passing_columns else ""
+    if len(parts) == 1:
+        return next(iter(parts.values())) + passes
+    named = [f"{label_of(label)}: {part}" for label, part in parts.items()]
+    return "; ".join(named) + passes
+
+
+def label_of(check: str) -> str:
+    """"check" -> "forward", "check_invalid" -> "invalid"."""
+    return "forward" if check == "check" else check.removeprefix("check_")
+
+
+def describe(failing: list[frozenset], passing: list[frozenset]) -> str:
+    """One clause: what the failing examples need that no passing example has."""
     tests = f"{len(failing)} failing test{'s' if len(failing) > 1 else ''}"
     common = frozenset.intersection(*failing) - {BASIC}
     if not passing:  # nothing to contrast with: say what the failures share, claim no more
         shared = f"; the failing examples share {phrase(common - COMMON)}" if common - COMMON else ""
-        return f"no example passed ({tests}){shared}{passes}"
+        return f"no example passed ({tests}){shared}"
     separating = _separating(common, passing)
     if separating:
-        evidence = (f"{tests}; no passing example has "
-                    f"{'it' if len(separating) == 1 else 'them together'}, "
-                    f"{len(passing)} feature combinations passed")
-        return f"fails only with {phrase(separating)} ({evidence}){passes}"
+        return (f"fails only with {phrase(separating)} ({tests}; no passing example has "
+                f"{'it' if len(separating) == 1 else 'them together'}, "
+                f"{len(passing)} feature combinations passed)")
     if common - COMMON:
         return (f"every failing example has {phrase(common - COMMON)}, but passing examples "
-                f"have that too: the failure needs particular sizes or values ({tests}){passes}")
+                f"have that too: the failure needs particular sizes or values ({tests})")
     if any(not (f - COMMON - {BASIC}) for f in failing):
-        return f"fails even on plain single-layer examples ({tests}){passes}"
+        return f"fails even on plain single-layer examples ({tests})"
     minimal = sorted({phrase(f - COMMON - {BASIC}) for f in _minimal(failing)})
-    return f"fails with any of: {'; '.join(minimal)} ({tests}){passes}"
+    return f"fails with any of: {'; '.join(minimal)} ({tests})"
 
 
 def _separating(common: frozenset, passing: list[frozenset]) -> frozenset | None:

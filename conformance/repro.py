@@ -11,8 +11,11 @@ import re
 import sys
 from pathlib import Path
 
+import torch
+
 from .cases import CaseRecipe
 from .check import loadable_name
+from .spec import LSTMSpec
 
 REPRO_DIR = "repro"
 
@@ -88,9 +91,11 @@ if __name__ == "__main__":
 
 
 def script_name(candidate_name: str, test_id: str) -> str:
-    """<candidate>__<test function>.py, with anything odd in the names replaced by _."""
-    test = test_id.split("::")[-1].split("[")[0]
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{candidate_name}__{test}") + ".py"
+    """<candidate>__<test function>[__<other parameters>].py, odd characters replaced by _."""
+    test, _, params = test_id.split("::")[-1].partition("[")
+    rest = params.rstrip("]").replace(candidate_name, "", 1).strip("-")
+    name = f"{candidate_name}__{test}" + (f"__{rest}" if rest else "")
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".py"
 
 
 def family_snippet(message: str) -> str | None:
@@ -101,6 +106,29 @@ def family_snippet(message: str) -> str | None:
     start = lines.index("  reproduce with:") + 1
     code = [line[6:] for line in lines[start:] if line.startswith("      ")]
     return "\n".join(code) or None
+
+
+def checker_in(snippet: str) -> str | None:
+    """The check the snippet's last line calls ("check", "check_invalid", ...)."""
+    match = re.match(r"(\w+)\(", snippet.splitlines()[-1])
+    return match.group(1) if match else None
+
+
+def recipe_in(snippet: str) -> CaseRecipe | None:
+    """The CaseRecipe the snippet's last line passes, rebuilt from its repr (or None)."""
+    line = snippet.splitlines()[-1]
+    start = line.find("CaseRecipe(")
+    if start < 0:
+        return None
+    depth = 0
+    for end in range(start + len("CaseRecipe"), len(line)):
+        depth += {"(": 1, ")": -1}.get(line[end], 0)
+        if depth == 0:
+            break
+    names = {"CaseRecipe": CaseRecipe, "LSTMSpec": LSTMSpec, "torch": torch,
+             "__builtins__": {}}
+    recipe = eval(line[start:end + 1], names)  # a repr this package printed
+    return recipe if isinstance(recipe, CaseRecipe) else None
 
 
 def script(candidate, recipe: CaseRecipe, test_id: str, message: str = "") -> str:

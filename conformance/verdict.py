@@ -110,18 +110,27 @@ class Verdicts:
         return "\n".join(lines)
 
     def summary(self, name: str) -> str | None:
-        """Which families fail and which pass, in words (see families.py); None if none fail."""
+        """Which families fail and which pass, in words (see families.py); None if none fail.
+
+        Failures are grouped by the check that failed; a group's counter-evidence is the
+        passing tests in the same test files.
+        """
         row = self.rows[name]
-        failing, files = [], set()
+        check_of = {f["test"]: f.get("check", "other") for f in row.failures}
+        failing: dict = {}
         for test, columns, outcome, features in sorted(row.tests):
             if outcome == "failed" and features:
-                failing.append(frozenset(features) | set(columns))
+                files, sets = failing.setdefault(check_of.get(test, "other"), (set(), []))
                 files.add(test.split("::")[0])
-        passing = [combo for test, combos in sorted(row.examples_of.items())
-                   if test.split("::")[0] in files for combo in combos]
+                sets.append(frozenset(features) | set(columns))
+        groups = {}
+        for check, (files, sets) in failing.items():
+            passing = {combo for test, combos in row.examples_of.items()
+                       if test.split("::")[0] in files for combo in combos}
+            groups[check] = (sets, sorted(passing, key=sorted))
         used = set().union(*(c for combos in row.examples_of.values() for c in combos))
         passing_columns = [c for c in COLUMNS if c in used and self.status(name, c)[0] == "pass"]
-        return summarize(failing, sorted(set(passing), key=sorted), passing_columns)
+        return summarize(groups, passing_columns)
 
     def failed_any(self) -> bool:
         return any(r.failed or r.broken for r in self.rows.values())

@@ -23,7 +23,7 @@ from conformance import strategies as cs
 from conformance.check import load
 from conformance.compare import unpack
 from conformance.diagnose import _tell_apart, diagnose, wider
-from conformance.families import summarize
+from conformance.families import describe, summarize
 from conformance.on_failure import SECTION, attach
 from conformance.oracle import run_truth
 from conformance.stepwise import REFERENCE, inputs_of, trace
@@ -144,22 +144,30 @@ def test_summary_names_the_separating_features():
     failing = [F(PLAIN | {"num_layers", "bidirectional"}),
                F(PLAIN | {"num_layers", "bidirectional", "initial_state"})]
     passing = [F(PLAIN | {"num_layers", "initial_state"}), F(PLAIN | {"bidirectional"})]
-    text = summarize(failing, passing, ["basic", "packed"])
+    text = summarize({"check": (failing, passing)}, ["basic", "packed"])
     assert text.startswith("fails only with bidirectional and num_layers >= 2 (2 failing tests")
     assert text.endswith("; passes basic, packed")
 
 
 def test_summary_of_a_candidate_that_fails_plain_examples():
-    assert summarize([F(PLAIN)], [F(PLAIN | {"packed"})], []).startswith(
+    assert describe([F(PLAIN)], [F(PLAIN | {"packed"})]).startswith(
         "fails even on plain single-layer examples")
-    assert summarize([], [F(PLAIN)], ["basic"]) is None
-    assert summarize([F(PLAIN | {"packed"})], [], []) == (
+    assert summarize({}, ["basic"]) is None
+    assert describe([F(PLAIN | {"packed"})], []) == (
         "no example passed (1 failing test); the failing examples share packed input")
 
 
 def test_summary_when_features_do_not_separate():
-    text = summarize([F(PLAIN | {"num_layers"})], [F(PLAIN | {"num_layers"})], [])
+    text = describe([F(PLAIN | {"num_layers"})], [F(PLAIN | {"num_layers"})])
     assert text.startswith("every failing example has num_layers >= 2, but passing examples")
+
+
+def test_summary_with_several_failing_checks_names_each():
+    text = summarize({"check": ([F(PLAIN | {"packed"})], [F(PLAIN)]),
+                      "check_invalid": ([F(PLAIN)], [F(PLAIN | {"packed"})])}, [])
+    assert text == ("forward: fails only with packed input (1 failing test; no passing example "
+                    "has it, 1 feature combinations passed); invalid: fails even on plain "
+                    "single-layer examples (1 failing test)")
 
 
 def _report(test, outcome, features, combos, columns=()):
