@@ -11,9 +11,15 @@ and each step adds the recurrent part with a single matmul on the stacked gates:
     c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
     h_t = sigmoid(o) * tanh(c_t)          (then h_t = h_t W_hr^T when proj_size > 0)
 
-Speed notes: the loop walks `proj.unbind(0)` (indexing proj[t] instead makes backward
-accumulate a full-size gradient of proj at every step), and outputs are collected in a list
-and stacked once.
+Speed notes (measured at (N, T, I, H) = (32, 100, 128, 128), see docs/benchmarks.md):
+- the loop walks `proj.unbind(0)`: indexing or slicing proj[t] instead makes backward
+  accumulate a full-size gradient of proj at every step (15-20x slower at large sizes);
+- proj_t + h W_hh^T is one `addmm`, and outputs are collected in a list and stacked once;
+- one sigmoid covers all four gates: tanh(g) = 2 sigmoid(2 g) - 1, and the g rows of the
+  weights and bias are doubled up front (exact: a power of two). torch's CPU sigmoid is
+  about 4x faster than its tanh, and one kernel on (N, 4H) beats two on slices;
+- the loop multiplies by a detached W_hh and W_hh's gradient is made by one matmul over
+  all steps (`_RecurrentWeightGrad`) instead of one per step, summed.
 
 PackedSequence input is handled like ATen does: sequences are sorted longest first, so the
 sequences running at step t are a prefix of the batch (batch_sizes[t] rows) and only those
@@ -31,16 +37,44 @@ import conformance
 from . import _layout
 
 
+class _RecurrentWeightGrad(torch.autograd.Function):
+    """proj -> proj; its backward also returns W_hh's gradient, as one matmul over all steps.
+
+    The time loop multiplies by a *detached* W_hh, so that autograd does not compute a
+    weight gradient at every step and add them up (half the matmuls of the backward pass).
+    Since gates_t = proj_t + h_{t-1} W_hh^T, the gradient of the gates at step t is the
+    gradient of proj_t, so W_hh's gradient is sum_t dproj_t^T h_{t-1} = dproj^T H_prev.
+    `states` is filled by the loop after this runs: states[t] is the state h_{t-1} that step
+    t multiplied by W_hh (detached; zeros in rows of sequences not running at step t, whose
+    rows of dproj are zero too).
+    """
+
+    @staticmethod
+    def forward(ctx, proj, w_hh, states):
+        ctx.states = states
+        return proj.view_as(proj)
+
+    @staticmethod
+    def backward(ctx, grad_proj):
+        grad_w_hh = None
+        if ctx.needs_input_grad[1]:
+            h_prev = torch.stack(ctx.states).flatten(0, 1)  # (T*N, H_out)
+            grad_w_hh = grad_proj.flatten(0, 1).t().mm(h_prev)  # (4H, H_out)
+        return grad_proj, grad_w_hh, None
+
+
 def _direction(proj, batch_sizes, h0, c0, w_hh, w_hr, reverse):
-    """One layer in one direction, given its input projection proj (T, N, 4H).
+    """One layer in one direction, given its input projection proj (T, N, 4H), with the gate
+    blocks as `_gate_blocks` makes them: (i, f, o, 2 g).
 
     batch_sizes: sequences running at each step (packed input), or None for all N.
     Returns outputs (T, N, H_out) (zeros where a sequence has no step), h_n, c_n.
     """
-    steps = proj.unbind(0)
     total = proj.shape[1]
-    w_hh_t = w_hh.t()
     w_hr_t = None if w_hr is None else w_hr.t()
+    states = [None] * proj.shape[0]  # h_{t-1} of every step, for W_hh's gradient
+    steps = _RecurrentWeightGrad.apply(proj, w_hh, states).unbind(0)
+    w_hh_t = w_hh.detach().t()
 
     # h, c hold the states of the running sequences only: rows 0 .. n-1 of the batch.
     n = 0 if (reverse and batch_sizes is not None) else total
@@ -60,9 +94,11 @@ def _direction(proj, batch_sizes, h0, c0, w_hh, w_hr, reverse):
         n = n_t
 
         proj_t = steps[t] if n == total else steps[t][:n]
-        i, f, g, o = (proj_t + h @ w_hh_t).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+        states[t] = h.detach() if n == total else F.pad(h.detach(), (0, 0, 0, total - n))
+        gates = torch.addmm(proj_t, h, w_hh_t)  # proj_t + h W_hh^T in one kernel: (n, 4H)
+        i, f, o, sigmoid_2g = gates.sigmoid().chunk(4, dim=1)
+        c = torch.addcmul(f * c - i, i, sigmoid_2g, value=2)  # f * c + i * tanh(g)
+        h = o * c.tanh()
         if w_hr_t is not None:
             h = h @ w_hr_t
         outputs[t] = h if n == total else F.pad(h, (0, 0, 0, total - n))
@@ -71,6 +107,18 @@ def _direction(proj, batch_sizes, h0, c0, w_hh, w_hr, reverse):
         h = torch.cat([h, *reversed(ended_h)])
         c = torch.cat([c, *reversed(ended_c)])
     return torch.stack(outputs), h, c
+
+
+def _gate_blocks(w):
+    """Gate blocks (i, f, g, o) of a weight or bias -> (i, f, o, 2 g).
+
+    With g doubled, one sigmoid gives sigmoid(2 g), and tanh(g) = 2 sigmoid(2 g) - 1.
+    Doubling is exact in floating point, so the gates are those of nn.LSTM's weights.
+    """
+    if w is None:
+        return None
+    i, f, g, o = w.chunk(4)
+    return torch.cat([i, f, o, 2 * g])
 
 
 class FusedLSTM(nn.Module):
@@ -91,7 +139,8 @@ class FusedLSTM(nn.Module):
             outputs = []
             for direction in range(spec.num_directions):
                 w_ih, w_hh, b_ih, b_hh, w_hr = _layout.layer_params(self.params, layer, direction)
-                bias = None if b_ih is None else b_ih + b_hh
+                w_ih, w_hh = _gate_blocks(w_ih), _gate_blocks(w_hh)
+                bias = None if b_ih is None else _gate_blocks(b_ih + b_hh)
                 proj = F.linear(x, w_ih, bias)  # all time steps in one matmul: (T, N, 4H)
                 k = layer * spec.num_directions + direction
                 out, h, c = _direction(proj, batch_sizes, prep.h0[k], prep.c0[k], w_hh, w_hr,
