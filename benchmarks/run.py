@@ -53,6 +53,9 @@ def parse_args(argv):
                         help="run every target this many times, keep each benchmark's best run")
     parser.add_argument("--max-time", type=float, default=1.0,
                         help="pytest-benchmark --benchmark-max-time per benchmark, seconds")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep every round's time in the JSON (stats.data); dropped by "
+                             "default, which keeps the file small enough to commit")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
                         help="after --: more pytest arguments for every process")
     args = parser.parse_args(argv)
@@ -84,8 +87,9 @@ def run_one(name: str, args, json_path: Path) -> int:
     return subprocess.call(command, cwd=ROOT, env=env)
 
 
-def merge(paths: list[Path]) -> dict:
-    """One pytest-benchmark JSON: the first file's header, each benchmark's best run."""
+def merge(paths: list[Path], keep_data: bool = False) -> dict:
+    """One pytest-benchmark JSON: the first file's header, each benchmark's best run (without
+    the per-round times unless keep_data)."""
     merged, best = None, {}
     for path in paths:
         if not path.exists():
@@ -97,6 +101,8 @@ def merge(paths: list[Path]) -> dict:
             key = bench["fullname"]
             if key not in best or bench["stats"]["min"] < best[key]["stats"]["min"]:
                 best[key] = bench
+            if not keep_data:
+                bench["stats"].pop("data", None)
     if merged is None:
         raise SystemExit("no benchmark produced a result")
     merged["benchmarks"] = sorted(best.values(), key=lambda b: (b["group"], b["name"]))
@@ -116,7 +122,7 @@ def main(argv=None) -> int:
                 if run_one(name, args, path) != 0:
                     failed.append(name)
                 paths.append(path)
-        merged = merge(paths)
+        merged = merge(paths, args.keep_data)
     merged["lstm_conformance_run"] = {
         "command": " ".join(["python -m benchmarks.run", *(argv or sys.argv[1:])]),
         "targets": names, "threads": args.threads, "sizes": args.sizes,

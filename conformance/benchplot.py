@@ -102,9 +102,10 @@ def sweep(results, axis: str) -> list[Result]:
 
 
 def ladder(results) -> list[tuple]:
-    """Sizes for the ratio figure: those tagged 'ladder', or else every size, smallest first."""
+    """Sizes for the ratio figure: those tagged 'ladder' (when two or more are), or else every
+    size, smallest first."""
     tagged = {r.size for r in results if "ladder" in r.size_sets}
-    sizes = tagged or {r.size for r in results}
+    sizes = tagged if len(tagged) >= 2 else {r.size for r in results}
     return sorted(sizes, key=lambda s: (math.prod(s), s))
 
 
@@ -179,6 +180,8 @@ def plot_sweep(results, axis: str, path: Path, subtitle: str) -> bool:
 
 
 def plot_ratio(results, path: Path, subtitle: str, reference: str = REFERENCE) -> bool:
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     times = table(results)
     sizes = ladder(results)
     names = [n for n in targets_in_order(results) if n != reference]
@@ -198,11 +201,13 @@ def plot_ratio(results, path: Path, subtitle: str, reference: str = REFERENCE) -
             panel.bar(xs, ys, width=width * 0.92, label=name, color=styles[name]["color"],
                       hatch="//" if name == NO_ONEDNN else None, edgecolor="white")
             for x, y in zip(xs, ys):
-                panel.annotate(f"{y:.1f}", (x, y), ha="center", va="bottom", fontsize=7,
+                panel.annotate(f"{y:.1f}", (x, y), ha="center", va="bottom", fontsize=6,
                                xytext=(0, 1), textcoords="offset points")
         panel.axhline(1.0, color="black", linewidth=1)
         panel.set_yscale("log")
-        panel.set_xticks(range(len(sizes)), [size_label(s).replace("-", "\n", 1) for s in sizes],
+        panel.yaxis.set_major_formatter(ScalarFormatter())  # 2, 5, not 2x10^0
+        panel.yaxis.set_minor_formatter(NullFormatter())
+        panel.set_xticks(range(len(sizes)), ["N{}-T{}\nI{}-H{}".format(*s) for s in sizes],
                          fontsize=8)
         panel.set_ylabel(f"time / {reference} time (log scale)")
         panel.set_title(DIRECTION_TITLES[direction])
