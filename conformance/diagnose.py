@@ -11,6 +11,8 @@ it returns with a float64 step-by-step reference (`stepwise`):
   dropped, no tanh on c, ...) is run on the reference side; those whose results equal the
   candidate's, within the check's tolerance, are reported. When several match the shrunk
   example, a wider example of the same features tells them apart.
+- *what it needs*: each feature of the example turned off in turn (`probe`); those whose
+  removal makes it pass.
 
 The result is a `Diagnosis`: plain values (it travels through pytest-xdist) and `text()`.
 """
@@ -25,7 +27,9 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from .cases import Case, CaseRecipe
 from .check import ConformanceFailure, run_candidate
 from .compare import structure_problems, tensors, unpack
+from .families import phrase
 from .oracle import run_reference
+from .probe import needed_features
 from .stepwise import HYPOTHESES, REFERENCE, Inputs, Trace, inputs_of, trace
 from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
 
@@ -71,6 +75,8 @@ class Diagnosis:
     divergence: Divergence | None = None
     explained_by: list = field(default_factory=list)  # names of matching hypotheses
     confirmed_on: str | None = None  # the wider example that told hypotheses apart
+    needs: list | None = None  # features whose removal makes the example pass (probe.py)
+    probed: list = field(default_factory=list)  # features turned off to find `needs`
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +93,16 @@ class Diagnosis:
                          "failure is specific to this test's check (see its message)")
         else:
             lines.append(f"no localization ({self.outcome}): {self.detail}")
+        if self.needs:
+            lines.append(f"needs: {phrase(self.needs)} (it still fails with every other "
+                         f"feature turned off, and passes with "
+                         f"{'that' if len(self.needs) == 1 else 'any one of these'} "
+                         "turned off too)")
+        elif self.needs is not None and self.probed:
+            lines.append(f"needs: no particular feature (it still fails with "
+                         f"{phrase(self.probed)} all turned off)")
+        elif self.needs is not None:
+            lines.append("needs: nothing beyond a plain example")
         return "\n".join(lines)
 
 
@@ -291,6 +307,8 @@ def diagnose(candidate, recipe: CaseRecipe, timeout: float | None = 10.0,
         seen = observe(candidate, recipe, timeout, deadline)
         if isinstance(seen[0], str):
             diagnosis.outcome, diagnosis.detail = seen
+            diagnosis.needs, diagnosis.probed = needed_features(candidate, recipe, timeout,
+                                                                deadline)
             return diagnosis
         observed, inputs, tols = seen
         divergence = first_divergence(observed, trace(REFERENCE, inputs), inputs, tols)
@@ -303,6 +321,7 @@ def diagnose(candidate, recipe: CaseRecipe, timeout: float | None = 10.0,
         if len(names) > 1:
             diagnosis.explained_by, diagnosis.confirmed_on = _tell_apart(
                 candidate, recipe, names, timeout, deadline)
+        diagnosis.needs, diagnosis.probed = needed_features(candidate, recipe, timeout, deadline)
     except OutOfTime:
         diagnosis.detail = f"diagnosis stopped after {budget:g} s"
         if diagnosis.outcome == "skipped":

@@ -74,7 +74,8 @@ def conformance_failure(exc) -> ConformanceFailure | None:
 
 def _localization(diagnosis) -> dict:
     """The machine-readable part: outcome, where, and which mistakes explain it."""
-    out = {"outcome": diagnosis.outcome, "explained_by": diagnosis.explained_by}
+    out = {"outcome": diagnosis.outcome, "explained_by": diagnosis.explained_by,
+           "needs": diagnosis.needs}
     d = diagnosis.divergence
     if d is not None:
         out.update(tensor=d.tensor, layer=d.layer, direction=d.direction, batch=d.batch,

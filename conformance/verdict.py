@@ -116,18 +116,21 @@ class Verdicts:
         passing tests in the same test files.
         """
         row = self.rows[name]
-        check_of = {f["test"]: f.get("check", "other") for f in row.failures}
+        by_test = {f["test"]: f for f in row.failures}
         failing: dict = {}
         for test, columns, outcome, features in sorted(row.tests):
             if outcome == "failed" and features:
-                files, sets = failing.setdefault(check_of.get(test, "other"), (set(), []))
+                failure = by_test.get(test, {})
+                files, sets, needs = failing.setdefault(failure.get("check", "other"),
+                                                        (set(), [], []))
                 files.add(test.split("::")[0])
                 sets.append(frozenset(features) | set(columns))
+                needs.append(failure.get("localization", {}).get("needs"))
         groups = {}
-        for check, (files, sets) in failing.items():
+        for check, (files, sets, needs) in failing.items():
             passing = {combo for test, combos in row.examples_of.items()
                        if test.split("::")[0] in files for combo in combos}
-            groups[check] = (sets, sorted(passing, key=sorted))
+            groups[check] = (sets, sorted(passing, key=sorted), needs)
         used = set().union(*(c for combos in row.examples_of.values() for c in combos))
         passing_columns = [c for c in COLUMNS if c in used and self.status(name, c)[0] == "pass"]
         return summarize(groups, passing_columns)

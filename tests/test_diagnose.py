@@ -25,6 +25,7 @@ from conformance.compare import unpack
 from conformance.diagnose import _tell_apart, diagnose, wider
 from conformance.families import describe, summarize
 from conformance.on_failure import SECTION, attach
+from conformance.probe import needed_features
 from conformance.oracle import run_truth
 from conformance.stepwise import REFERENCE, inputs_of, trace
 from conformance.verdict import PROPERTY, Verdicts
@@ -107,6 +108,18 @@ def test_c_not_carried_first_differs_at_step_1():
     assert (d.divergence.tensor, d.divergence.time_step) == ("output", 1)
 
 
+@pytest.mark.parametrize("slug, needs", [
+    ("state_index_direction_major", ["bidirectional", "num_layers"]),
+    ("layers_share_hx", ["initial_state", "num_layers"]),
+    ("reverse_output_not_flipped_back", ["bidirectional"]),
+    ("gate_order_if", []),
+])
+def test_needed_features_are_measured_by_turning_features_off(slug, needs):
+    found, probed = needed_features(bug(slug), STACKED, 10, time.monotonic() + 60)
+    assert found == needs
+    assert probed == ["bidirectional", "initial_state", "num_layers"]
+
+
 def test_unexplained_divergence_says_so():
     recipe = CaseRecipe(LSTMSpec(2, 3), seq_len=2, batch=2, seed=1)
     d = diagnose(bug("c_n_is_h_n"), recipe)
@@ -159,7 +172,20 @@ def test_summary_of_a_candidate_that_fails_plain_examples():
 
 def test_summary_when_features_do_not_separate():
     text = describe([F(PLAIN | {"num_layers"})], [F(PLAIN | {"num_layers"})])
-    assert text.startswith("every failing example has num_layers >= 2, but passing examples")
+    assert text.startswith("every failing example has num_layers >= 2, but 1 of 1 passing "
+                           "feature combinations have that too")
+
+
+def test_summary_from_measured_needs():
+    failing = [F(PLAIN | {"num_layers", "bidirectional", "no_bias"}),
+               F(PLAIN | {"num_layers", "bidirectional", "packed"})]
+    needs = [["bidirectional", "num_layers"], ["bidirectional", "num_layers"]]
+    assert describe(failing, [], needs).startswith(
+        "fails only with bidirectional and num_layers >= 2 (2 failing tests; each failing "
+        "example still fails with every other feature turned off")
+    assert describe(failing, [], [["packed"], ["bidirectional", "num_layers"]]).startswith(
+        "fails with any of: bidirectional and num_layers >= 2; packed input")
+    assert describe(failing, [], [[], ["packed"]]).startswith("fails even on plain")
 
 
 def test_summary_with_several_failing_checks_names_each():
@@ -218,13 +244,13 @@ def test_failing_run_writes_a_repro_script_that_reproduces(pytester, monkeypatch
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "conformance diagnosis" in out and "with one change: gates i and f swapped" in out
-    assert "bug-gate-order-if: no example passed (1 failing test)" in out
+    assert "bug-gate-order-if: fails even on plain single-layer examples (1 failing test" in out
 
     [cand] = json.loads((report_dir / "conformance-report.json").read_text())["candidates"]
     [failure] = cand["failures"]
     assert failure["localization"]["explained_by"] == ["gates i and f swapped"]
     assert failure["localization"]["layer"] == 0 and failure["shrunk"].startswith("CaseRecipe(")
-    assert cand["summary"].startswith("no example passed (1 failing test)")
+    assert cand["summary"].startswith("fails even on plain single-layer examples")
     script = report_dir / failure["repro"]
     assert "Diagnosis:" in (report_dir / "conformance-report.md").read_text()
 
