@@ -302,6 +302,7 @@ def diagnose(candidate, recipe: CaseRecipe, timeout: float | None = 10.0,
              budget: float = 30.0) -> Diagnosis:
     """Localize and explain `candidate`'s divergence on `recipe` within `budget` seconds."""
     deadline = time.monotonic() + budget
+    timeout = min(timeout or budget, budget)  # a call that hangs cannot outlast the budget
     diagnosis = Diagnosis(repr(recipe), sorted(recipe.features()), "skipped")
     try:
         seen = observe(candidate, recipe, timeout, deadline)

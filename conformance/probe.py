@@ -14,6 +14,7 @@ import torch
 
 from .cases import CaseRecipe
 from .check import ConformanceFailure, check_forward
+from .guard import CandidateTimeout
 
 DTYPES = {"float16", "bfloat16", "float64"}
 
@@ -55,34 +56,42 @@ def needed_features(candidate, recipe: CaseRecipe, timeout,
     """
     current, needed, probed = recipe, [], []
     unsupported = set(getattr(candidate, "unsupported", ()))
-    for feature in sorted(recipe.features()):
-        probe = turned_off(current, feature)
-        if probe is None or probe.features() & unsupported:
-            continue
-        verdict = _fails(candidate, probe, timeout, deadline)
-        if verdict is None:
-            continue
-        probed.append(feature)
-        if verdict:
-            current = probe
-        else:
-            needed.append(feature)
-    for feature in list(needed):  # removals after it may have made it unnecessary
-        probe = turned_off(current, feature)
-        if _fails(candidate, probe, timeout, deadline):
-            current = probe
-            needed.remove(feature)
+    try:
+        for feature in sorted(recipe.features()):
+            probe = turned_off(current, feature)
+            if probe is None or probe.features() & unsupported:
+                continue
+            verdict = _fails(candidate, probe, timeout, deadline)
+            if verdict is None:
+                continue
+            probed.append(feature)
+            if verdict:
+                current = probe
+            else:
+                needed.append(feature)
+        for feature in list(needed):  # removals after it may have made it unnecessary
+            probe = turned_off(current, feature)
+            if _fails(candidate, probe, timeout, deadline):
+                current = probe
+                needed.remove(feature)
+    except Unknown:
+        return None, probed  # a partial answer would claim needs it did not measure
     return needed, probed
 
 
+class Unknown(Exception):
+    """A probe ran out of time or the candidate hung: the needs stay unmeasured."""
+
+
 def _fails(candidate, recipe: CaseRecipe, timeout, deadline: float) -> bool | None:
-    """Whether the forward check fails; None when the probe cannot tell (out of time, or
-    nn.LSTM itself rejects the probe)."""
+    """Whether the forward check fails; None when nn.LSTM itself rejects the probe."""
     if time.monotonic() > deadline:
-        return None
+        raise Unknown()
     try:
         check_forward(candidate, recipe, timeout=timeout)
-    except ConformanceFailure:
+    except ConformanceFailure as failure:
+        if isinstance(failure.__cause__, CandidateTimeout):
+            raise Unknown() from None
         return True
     except Exception:
         return None

@@ -142,6 +142,15 @@ def test_a_wider_example_tells_coinciding_hypotheses_apart():
     assert kept == ["gates i and f swapped"] and on == repr(wider(MINIMAL))
 
 
+def test_a_hanging_candidate_cannot_outlast_the_budget():
+    hangs = load("tests.harness_candidates:hangs")
+    start = time.monotonic()
+    d = diagnose(hangs, STACKED, timeout=60, budget=1.0)
+    assert time.monotonic() - start < 5
+    assert d.outcome == "raised" and "did not return within 1 s" in d.detail
+    assert d.needs is None  # not measured: no claim about what the failure needs
+
+
 def test_diagnosis_stops_at_its_budget():
     d = diagnose(bug("gate_order_if"), STACKED, budget=0.0)
     assert d.outcome in ("timeout", "diverges") and "stopped after 0 s" in d.detail
