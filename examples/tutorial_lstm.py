@@ -4,9 +4,9 @@
 (hidden, hidden) matrix V_* per gate, x @ U + h @ V + b, batch_first input, one layer, one
 direction. `build` is the adapter: it maps nn.LSTM's parameters onto the tutorial's (as views,
 so gradients reach them), converts the calling convention, and rejects what the tutorial
-model cannot do. Run it with:
+model cannot do. Run it, from the directory that holds this file, with:
 
-    lstm-conformance --impl tutorial_lstm:build
+    PYTHONPATH=. lstm-conformance --impl tutorial_lstm:build
 """
 import torch
 from torch import nn
