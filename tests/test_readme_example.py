@@ -4,7 +4,8 @@ README.md marks its example blocks with `<!-- readme-example: NAME -->` on the l
 the fenced block: the `tutorial_lstm.py` blocks, joined, are examples/tutorial_lstm.py; the
 `command` block is run, as written, in a temporary directory holding that file; the `table`
 block is the verdict table it must print (example counts vary between runs and are not
-compared; the status of every column is).
+compared; the status of every column is). `.ci/run` runs the `install-and-run` and
+`run-tests` blocks.
 """
 import os
 import re
@@ -55,6 +56,15 @@ def row_statuses(text: str, candidate: str) -> dict[str, str]:
 def test_readme_code_is_the_example_file():
     assert example_source() == EXAMPLE.read_text(), (
         "README.md's tutorial_lstm.py blocks differ from examples/tutorial_lstm.py")
+
+
+def test_ci_runs_exactly_the_readme_commands():
+    """.ci/run runs the README's install-and-run and run-tests commands, in that order."""
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    commands = [c.strip() for c in blocks("install-and-run") + blocks("run-tests")]
+    assert [line for line in ci if line in commands] == commands, (
+        f".ci/run does not run the README's commands {commands}; it runs {ci}")
 
 
 def test_readme_table_parses():
