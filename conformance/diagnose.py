@@ -4,9 +4,7 @@
 it returns with a float64 step-by-step reference (`stepwise`):
 
 - *where*: the first divergence, localized to tensor, layer, direction, time step and batch
-  element. Layers below the last are observed by running the candidate again with
-  num_layers truncated (on the same first layers' parameters, input and hx); within a layer,
-  "first" follows processing order (the reverse direction starts at the last time step).
+  element (`localize`).
 - *why*: every single known mistake in `stepwise.HYPOTHESES` (two gates swapped, a bias
   dropped, no tanh on c, ...) is run on the reference side; those whose results equal the
   candidate's, within the check's tolerance, are reported. When several match the shrunk
@@ -19,51 +17,15 @@ The result is a `Diagnosis`: plain values (it travels through pytest-xdist) and 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-import torch
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
-
-from .cases import Case, CaseRecipe
-from .check import ConformanceFailure, run_candidate
-from .compare import structure_problems, tensors, unpack
+from .cases import CaseRecipe
 from .families import phrase
-from .oracle import run_reference
+from .localize import (Divergence, Observed, OutOfTime, check_time, first_divergence, observe,
+                       out_of_tolerance)
 from .probe import needed_features
-from .stepwise import HYPOTHESES, REFERENCE, Inputs, Trace, inputs_of, trace
-from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
-
-SHOWN = 4  # vector entries printed per value
-
-
-class OutOfTime(Exception):
-    """The diagnosis ran past its deadline."""
-
-
-@dataclass
-class Divergence:
-    """The first place the candidate differs from the float64 reference."""
-
-    tensor: str  # "output" or "h_n" or "c_n"
-    layer: int
-    direction: int
-    batch: int
-    time_step: int | None  # input order; None for h_n/c_n
-    processing_step: int | None  # 0 = the direction's first step
-    source: str  # which run of the candidate showed it
-    got: list
-    want: list
-    error: float
-    allowed: float
-
-    def text(self) -> str:
-        where = (f"{self.tensor} at time step {self.time_step} (processing step "
-                 f"{self.processing_step} of direction {self.direction})"
-                 if self.time_step is not None else f"{self.tensor} (final state)")
-        return (f"{where}, layer {self.layer}, direction {self.direction}, batch element "
-                f"{self.batch} [{self.source}]\n"
-                f"    candidate {_fmt(self.got)}\n    reference {_fmt(self.want)} (float64)\n"
-                f"    max error {self.error:.3g} > allowed {self.allowed:.3g}")
+from .stepwise import HYPOTHESES, REFERENCE, Inputs, trace
+from .tolerance import Tolerance
 
 
 @dataclass
@@ -77,9 +39,6 @@ class Diagnosis:
     confirmed_on: str | None = None  # the wider example that told hypotheses apart
     needs: list | None = None  # features whose removal makes the example pass (probe.py)
     probed: list = field(default_factory=list)  # features turned off to find `needs`
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def text(self) -> str:
         lines = [f"shrunk example: {self.recipe}", f"  features: {', '.join(self.features)}"]
@@ -115,134 +74,6 @@ def explanation(names: list[str]) -> str:
             + "; ".join(names))
 
 
-def _fmt(values: list) -> str:
-    shown = ", ".join(f"{v:.6g}" for v in values[:SHOWN])
-    return f"[{shown}{', ...' if len(values) > SHOWN else ''}]"
-
-
-# -- observing the candidate -------------------------------------------------------------
-
-@dataclass
-class Observed:
-    """The candidate's results as float64 (T, N, ...) time-major tensors in user order."""
-
-    layer_outputs: dict  # layer -> (T, N, D*H_out); from truncated runs below the last
-    h_n: torch.Tensor
-    c_n: torch.Tensor
-
-
-def _time_major(recipe: CaseRecipe, result: tuple) -> tuple:
-    out, h, c = result
-    if isinstance(out, PackedSequence):
-        out = pad_packed_sequence(out)[0]
-    elif recipe.unbatched:
-        out, h, c = out.unsqueeze(1), h.unsqueeze(1), c.unsqueeze(1)
-    elif recipe.spec.batch_first:
-        out = out.transpose(0, 1)
-    return tuple(t.detach().to("cpu", torch.float64) for t in (out, h, c))
-
-
-def _truncated(case: Case, layers: int) -> Case:
-    """The same example with only the first `layers` layers (params, hx rows)."""
-    spec = case.spec.replace(num_layers=layers, dropout=0.0 if layers == 1 else case.spec.dropout)
-    params = {k: v for k, v in case.params.items() if k in spec.param_shapes()}
-    hx = case.hx
-    if hx is not None:
-        rows = layers * spec.num_directions
-        hx = type(hx)(t[:rows] for t in hx)
-    return Case(spec, params, case.input, hx, case.pass_hx)
-
-
-def _layer_outputs_below(candidate, recipe, case, timeout, deadline) -> dict:
-    """Layer l's output for l < L-1, from the candidate run with num_layers = l + 1."""
-    found = {}
-    for layers in range(1, recipe.spec.num_layers):
-        _check_time(deadline)
-        try:
-            result = run_candidate(candidate, recipe, _truncated(case, layers), timeout)
-            found[layers - 1] = _time_major(recipe, result)[0]
-        except ConformanceFailure:
-            break  # the candidate cannot run this truncation; later ones will not help
-    return found
-
-
-# -- tolerance -------------------------------------------------------------------------
-
-def tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple) -> list[Tolerance]:
-    """Per tensor, the tolerance `check_forward` allows (see tolerance.py)."""
-    spec = recipe.spec
-    depth = recurrence_depth(spec, recipe.seq_len)
-    if spec.dtype == torch.float64:
-        coarse = tensors(unpack(run_reference(recipe.build(dtype=torch.float32))))
-        scale = eps(torch.float64) / eps(torch.float32)
-        errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, tensors(truth))]
-    else:
-        errors = [max_abs_diff(e, t) for e, t in zip(tensors(expected), tensors(truth))]
-    return [tolerance_for(spec.dtype, depth, e) for e in errors]
-
-
-def _bad(got: torch.Tensor, want: torch.Tensor, tol: Tolerance) -> torch.Tensor:
-    """Elementwise: out of tolerance (NaN counts as out)."""
-    return ~((got - want).abs() <= tol.allowed(want))
-
-
-# -- localization ---------------------------------------------------------------------------
-
-def first_divergence(observed: Observed, ref: Trace, inputs: Inputs,
-                     tols: list[Tolerance]) -> Divergence | None:
-    """Layer by layer: outputs in processing order, then h_n, then c_n."""
-    spec = inputs.spec
-    L, D, width = spec.num_layers, spec.num_directions, spec.output_size
-    out_tol, h_tol, c_tol = tols
-    for layer in range(L):
-        got = observed.layer_outputs.get(layer)
-        source = ("full run" if layer == L - 1
-                  else f"candidate run with num_layers={layer + 1}")
-        if got is not None and got.shape == ref.layer_outputs[layer].shape:
-            found = _first_in_output(got, ref.layer_outputs[layer], inputs.lengths, D, width,
-                                     out_tol, layer, source)
-            if found:
-                return found
-        for name, tensor, want, tol in (("h_n", observed.h_n, ref.h_n, h_tol),
-                                        ("c_n", observed.c_n, ref.c_n, c_tol)):
-            for d in range(D):
-                k = layer * D + d
-                bad = _bad(tensor[k], want[k], tol).any(-1)
-                if bool(bad.any()):
-                    n = int(torch.nonzero(bad)[0])
-                    return _divergence(name, layer, d, n, None, None, "full run",
-                                       tensor[k, n], want[k, n], tol)
-    return None
-
-
-def _first_in_output(got, want, lengths, D, width, tol, layer, source) -> Divergence | None:
-    best = None
-    for d in range(D):
-        cols = slice(d * width, (d + 1) * width)
-        bad = _bad(got[..., cols], want[..., cols], tol).any(-1)  # (T, N)
-        for t, n in torch.nonzero(bad).tolist():
-            step = t if d == 0 else lengths[n] - 1 - t
-            if step < 0:
-                step = t  # past the sequence's end: padding that should be zero
-            key = (step, d, n)
-            if best is None or key < best[0]:
-                best = (key, t)
-    if best is None:
-        return None
-    (step, d, n), t = best
-    cols = slice(d * width, (d + 1) * width)
-    return _divergence("output", layer, d, n, t, step, source, got[t, n, cols],
-                       want[t, n, cols], tol)
-
-
-def _divergence(name, layer, d, n, t, step, source, got, want, tol) -> Divergence:
-    error = (got - want).abs()
-    allowed = tol.allowed(want)
-    worst = int(torch.argmax(torch.nan_to_num(error - allowed, nan=float("inf"))))
-    return Divergence(name, layer, d, n, t, step, source, got.tolist(), want.tolist(),
-                      float(error[worst]), float(allowed[worst]))
-
-
 # -- explanation ---------------------------------------------------------------------------
 
 def matching_hypotheses(observed: Observed, inputs: Inputs, tols: list[Tolerance],
@@ -251,13 +82,14 @@ def matching_hypotheses(observed: Observed, inputs: Inputs, tols: list[Tolerance
     L = inputs.spec.num_layers
     names = []
     for variant in candidates:
-        _check_time(deadline)
+        check_time(deadline)
         ref = trace(variant, inputs)
         if ref is None:
             continue
         pairs = [(observed.layer_outputs.get(L - 1), ref.layer_outputs[-1], tols[0]),
                  (observed.h_n, ref.h_n, tols[1]), (observed.c_n, ref.c_n, tols[2])]
-        if all(got is not None and got.shape == want.shape and not bool(_bad(got, want, tol).any())
+        if all(got is not None and got.shape == want.shape
+               and not bool(out_of_tolerance(got, want, tol).any())
                for got, want, tol in pairs):
             names.append(variant.name)
     return names
@@ -279,24 +111,6 @@ def wider(recipe: CaseRecipe) -> CaseRecipe:
 
 
 # -- the whole diagnosis ---------------------------------------------------------------------
-
-def observe(candidate, recipe: CaseRecipe, timeout, deadline) -> tuple:
-    """(Observed, Inputs, tolerances), or (outcome, detail) when values cannot be compared."""
-    case = recipe.build()
-    expected = unpack(run_reference(case))
-    truth = unpack(run_reference(recipe.build(dtype=torch.float64, device="cpu")))
-    try:
-        actual = run_candidate(candidate, recipe, case, timeout)
-    except ConformanceFailure as failure:
-        return "raised", str(failure).splitlines()[1].strip(" -")
-    problems = structure_problems(actual, expected)
-    if problems:
-        return "structure", "; ".join(problems)
-    _, h_n, c_n = _time_major(recipe, actual)
-    layers = _layer_outputs_below(candidate, recipe, recipe.build(), timeout, deadline)
-    layers[recipe.spec.num_layers - 1] = _time_major(recipe, actual)[0]
-    return Observed(layers, h_n, c_n), inputs_of(recipe), tolerances(recipe, expected, truth)
-
 
 def diagnose(candidate, recipe: CaseRecipe, timeout: float | None = 10.0,
              budget: float = 30.0) -> Diagnosis:
@@ -342,8 +156,3 @@ def _tell_apart(candidate, recipe, names, timeout, deadline) -> tuple[list, str 
     kept = matching_hypotheses(observed, inputs, tols, deadline,
                                [v for v in HYPOTHESES if v.name in names])
     return (kept, repr(wide)) if kept else (names, None)
-
-
-def _check_time(deadline: float) -> None:
-    if time.monotonic() > deadline:
-        raise OutOfTime()

@@ -66,7 +66,8 @@ def describe(failing: list[frozenset], passing: list[frozenset], needs=None) -> 
         return _from_needs([frozenset(n) for n in needs], failing, tests)
     common = frozenset.intersection(*failing) - {BASIC}
     if not passing:  # nothing to contrast with: say what the failures share, claim no more
-        shared = f"; the failing examples share {phrase(common - COMMON)}" if common - COMMON else ""
+        rare = common - COMMON
+        shared = f"; the failing examples share {phrase(rare)}" if rare else ""
         return f"no example passed ({tests}){shared}"
     separating = _separating(common, passing)
     if separating:
