@@ -60,6 +60,9 @@ class Variant:
     layers_share_hx: bool = False  # True: every layer starts from layer 0's hx
     hx_swapped: bool = False  # True: hx read as (c0, h0)
     direction_major: bool = False  # True: hx/h_n indexed direction*L + layer
+    ih_view: bool = False  # True: W_ih reshaped with .view(F, 4H) where a transpose was meant
+    hr_of_layer_0: bool = False  # True: every layer projects with weight_hr_l0
+    c_n_is_h_n: bool = False  # True: h_n returned in place of c_n
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,10 @@ def trace(variant: Variant, inputs: Inputs) -> Trace | None:
             suffix = f"_l{layer}" + (variant.reverse_weights if d else "")
             w = [p.get(f"{name}{suffix}") for name in
                  ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")]
+            if variant.hr_of_layer_0:
+                w[4] = p.get("weight_hr_l0" + suffix[len(f"_l{layer}"):])
+            if variant.ih_view:
+                w[0] = w[0].reshape(w[0].shape[1], -1).T
             if w[0].shape[1] != layer_input.shape[-1]:
                 return None
             out, h_n[k], c_n[k] = _direction(variant, layer_input, inputs.lengths, h0[read],
@@ -128,6 +135,10 @@ def trace(variant: Variant, inputs: Inputs) -> Trace | None:
         joined = torch.cat(outs if variant.forward_first else outs[::-1], dim=-1)
         layer_outputs.append(joined)
         layer_input = joined
+    if variant.c_n_is_h_n:
+        if h_n.shape != c_n.shape:
+            return None
+        c_n = h_n
     return Trace(layer_outputs, h_n, c_n)
 
 
@@ -221,5 +232,12 @@ STRUCTURE = [
     Variant("hx and h_n/c_n indexed direction-major (direction*L + layer)", direction_major=True),
 ]
 
-HYPOTHESES: list[Variant] = GATE_ORDERS + CELL + BIASES + STRUCTURE
+WEIGHTS = [
+    Variant("W_ih reshaped with .view(input_size, 4*hidden_size) instead of transposed",
+            ih_view=True),
+    Variant("every layer projects with weight_hr_l0", hr_of_layer_0=True),
+    Variant("h_n returned in place of c_n", c_n_is_h_n=True),
+]
+
+HYPOTHESES: list[Variant] = GATE_ORDERS + CELL + BIASES + WEIGHTS + STRUCTURE
 REFERENCE = Variant()

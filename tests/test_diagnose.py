@@ -121,10 +121,17 @@ def test_needed_features_are_measured_by_turning_features_off(slug, needs):
 
 
 def test_unexplained_divergence_says_so():
+    d = diagnose(bug("reverse_h_n_at_last_step"), STACKED)
+    assert (d.divergence.tensor, d.divergence.layer, d.divergence.direction) == ("h_n", 0, 1)
+    assert d.explained_by == [] and "no single known mistake" in d.text()
+
+
+def test_weight_and_result_mistakes_are_named():
     recipe = CaseRecipe(LSTMSpec(2, 3), seq_len=2, batch=2, seed=1)
-    d = diagnose(bug("c_n_is_h_n"), recipe)
-    assert d.divergence.tensor == "c_n" and d.explained_by == []
-    assert "no single known mistake" in d.text()
+    c_n = diagnose(bug("c_n_is_h_n"), recipe)
+    assert c_n.divergence.tensor == "c_n" and c_n.explained_by == ["h_n returned in place of c_n"]
+    assert diagnose(bug("w_ih_view_not_transpose"), recipe).explained_by == [
+        "W_ih reshaped with .view(input_size, 4*hidden_size) instead of transposed"]
 
 
 def test_correct_raising_and_misshapen_candidates():
