@@ -1,0 +1,107 @@
+"""Run the conformance suite on catalog candidates in a subprocess and read back the report.
+
+Shared by `tests/test_catalog.py` (every bug caught, the controls clean) and `measure.py`
+(time to each bug's first failure). The run uses the `ci` profile with a fresh example
+database, so a catch comes from the profile's seed, strategies and pinned examples, never from
+a failure replayed out of an earlier run's database.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import conformance.suite
+from conformance.profiles import CI_DATABASE_ENV
+from conformance.report import JSON_NAME
+
+from . import bugs, bugs_beyond, bugs_gradients
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = Path(conformance.suite.__file__).resolve().parent
+MODULES = (bugs, bugs_beyond, bugs_gradients)
+
+# The correct implementation each module's bugs are derived from (registered name, --impl ref).
+FORWARD_CONTROL = ("catalog-base", "tests.catalog.base:build")
+BEYOND_CONTROL = ("beyond-control", "tests.catalog.bugs_beyond:build_control")
+CONTROL_OF_MODULE = {bugs: FORWARD_CONTROL, bugs_gradients: FORWARD_CONTROL,
+                     bugs_beyond: BEYOND_CONTROL}
+CONTROLS = (FORWARD_CONTROL, BEYOND_CONTROL)
+
+
+def all_bugs() -> list:
+    """Every catalog entry of the three modules, in catalog order."""
+    return [b for module in MODULES for b in module.CATALOG]
+
+
+def control_of(bug) -> str:
+    """Name of the correct candidate `bug` is derived from."""
+    for module, (name, _) in CONTROL_OF_MODULE.items():
+        if bug in module.CATALOG:
+            return name
+    raise KeyError(bug.name)
+
+
+def suite_files(first: tuple[str, ...] = ()) -> list[str]:
+    """The suite's test modules, those named in `first` first (pytest runs them in the order
+    given), then the rest in pytest's own order."""
+    names = sorted(p.name for p in SUITE.glob("test_*.py"))
+    unknown = [n for n in first if n not in names]
+    if unknown:
+        raise ValueError(f"no such suite module: {unknown}")
+    ordered = list(first) + [n for n in names if n not in first]
+    return [str(SUITE / n) for n in ordered]
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    output: str
+    report: dict  # conformance-report.json
+
+    def candidate(self, name: str) -> dict:
+        for row in self.report["candidates"]:
+            if row["name"] == name:
+                return row
+        raise KeyError(f"candidate {name!r} is not in the report")
+
+
+def run_suite(refs: list[str], workdir: Path, *, files: list[str] | None = None,
+              extra: tuple[str, ...] = (), timeout: float | None = None) -> SuiteRun:
+    """`python -m pytest` on the suite under the ci profile with these candidates.
+
+    `workdir` receives the report and the (fresh) example database.
+    """
+    workdir = Path(workdir)
+    report_dir = workdir / "report"
+    cmd = [sys.executable, "-m", "pytest", *(files or suite_files()), "-q", "-p",
+           "no:cacheprovider", "-p", "tests.catalog.scope", "--hypothesis-profile", "ci",
+           "--conformance-report", str(report_dir), *extra]
+    for ref in refs:
+        cmd += ["--impl", ref]
+    env = dict(os.environ, **{CI_DATABASE_ENV: str(workdir / "hypothesis-db")})
+    for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID",
+                "PYTEST_CURRENT_TEST"):  # the outer pytest run's, not this run's
+        env.pop(var, None)
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    output = done.stdout + done.stderr
+    report_path = report_dir / JSON_NAME
+    if not report_path.exists():
+        raise RuntimeError(f"the suite wrote no report (exit {done.returncode}):\n{output[-4000:]}")
+    return SuiteRun(done.returncode, output, json.loads(report_path.read_text()))
+
+
+def failed_tests(row: dict) -> list[str]:
+    """Test ids (candidate parameter and all) that failed for this report row."""
+    return [test for test, outcome in sorted(row["tests"].items()) if outcome == "failed"]
+
+
+def generic_id(test_id: str, candidate: str) -> str:
+    """The test id with the candidate's name taken out of its parameters, so a bug's test can be
+    matched with its control's: `m.py::t[bug-x-float16]` -> `m.py::t[<candidate>-float16]`."""
+    head, bracket, params = test_id.partition("[")
+    return head + bracket + params.replace(candidate, "<candidate>", 1)

@@ -1,0 +1,92 @@
+"""Self-test of the suite: the `ci` profile catches every bug of the catalog, and passes the
+correct implementations the bugs are derived from.
+
+One subprocess runs the whole conformance suite (every family) under the `ci` profile, with a
+fresh example database, on the two controls and every bug of `tests/catalog` at once, with
+`--impl-fail-fast` so that a bug stops costing time at its first failing test. The report it
+writes says, per candidate, which tests failed.
+
+The modules that catch most bugs run first (pytest runs files in the order given): with
+fail-fast, the order decides only how much runs *after* a bug's first failure, never whether
+some test of the profile fails on it. The controls run every test.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.catalog import bugs, bugs_beyond, bugs_gradients
+from tests.catalog.runner import (CONTROLS, all_bugs, control_of, failed_tests, generic_id,
+                                  run_suite, suite_files)
+
+# Forward bugs fail the all-axes test; gradient-only, dropout, invalid-input and mutation bugs
+# fail their own family, which therefore comes next.
+FIRST = ("test_all_axes.py", "test_gradients.py", "test_dropout.py", "test_invalid_input.py",
+         "test_metamorphic.py")
+MIN_FORWARD_BUGS = 30
+
+
+@pytest.fixture(scope="module")
+def catalog_run(tmp_path_factory):
+    refs = [ref for _, ref in CONTROLS] + [b.ref for b in all_bugs()]
+    return run_suite(refs, tmp_path_factory.mktemp("catalog"), files=suite_files(FIRST),
+                     extra=("--impl-fail-fast",), timeout=900)
+
+
+def _outcomes(row) -> Counter:
+    return Counter(row["tests"].values())
+
+
+@pytest.mark.parametrize("control", [name for name, _ in CONTROLS])
+def test_control_passes_every_test(catalog_run, control):
+    row = catalog_run.candidate(control)
+    assert row["load_error"] is None, f"control {control} did not load: {row['load_error']}"
+    outcomes = _outcomes(row)
+    assert not failed_tests(row), (
+        f"control {control} (a correct LSTM) failed: {failed_tests(row)}\n"
+        + "\n".join(f["message"][:2000] for f in row["failures"]))
+    assert outcomes["passed"] >= 50, f"control {control} ran too few tests: {dict(outcomes)}"
+
+
+def test_every_catalog_bug_is_caught(catalog_run):
+    escaped = [b for b in all_bugs() if not failed_tests(catalog_run.candidate(b.name))]
+    assert not escaped, (
+        f"the ci profile missed {len(escaped)} of {len(all_bugs())} catalog bugs:\n"
+        + "\n".join(f"  {b.name} ({b.ref}): needs {b.needs}" for b in escaped))
+
+
+def test_each_catch_is_a_test_its_control_passes(catalog_run):
+    """A bug counts as caught only by a test its correct control passed: a failure the control
+    shares would say nothing about the bug."""
+    passed = {name: {generic_id(test, name) for test, outcome
+                     in catalog_run.candidate(name)["tests"].items() if outcome == "passed"}
+              for name, _ in CONTROLS}
+    unexplained = []
+    for b in all_bugs():
+        control = control_of(b)
+        for test in failed_tests(catalog_run.candidate(b.name)):
+            if generic_id(test, b.name) not in passed[control]:
+                unexplained.append(f"  {b.name}: {test} (not passed by {control})")
+    assert not unexplained, "failures not matched by a passing control test:\n" + \
+        "\n".join(unexplained)
+
+
+def test_catalog_is_large_distinct_and_documented():
+    forward = bugs.CATALOG
+    assert len(forward) >= MIN_FORWARD_BUGS, \
+        f"{len(forward)} forward bugs in tests/catalog/bugs.py, at least {MIN_FORWARD_BUGS} needed"
+    everything = all_bugs()
+    names = Counter(b.name for b in everything)
+    assert not [n for n, k in names.items() if k > 1], f"duplicate bug names: {names}"
+    assert all(b.name.startswith("bug-") for b in everything)
+    for b in everything:
+        assert b.needs.strip(), f"{b.name}: empty Needs line"
+        assert b.doc.strip(), f"{b.name}: no description"
+    # Distinct mistakes, not one mistake under several names: no two share a description.
+    docs = Counter(b.doc for b in everything)
+    assert not [d for d, k in docs.items() if k > 1], "two bugs share a description"
+    # Each entry loads the way the brief says: --impl module:build_<slug>.
+    for module in (bugs, bugs_beyond, bugs_gradients):
+        for b in module.CATALOG:
+            assert getattr(module, b.attr).name == b.name, b.ref
