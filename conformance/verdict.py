@@ -121,11 +121,14 @@ class Verdicts:
         for test, columns, outcome, features in sorted(row.tests):
             if outcome == "failed" and features:
                 failure = by_test.get(test, {})
-                files, sets, needs = failing.setdefault(failure.get("check", "other"),
-                                                        (set(), [], []))
+                measured = failure.get("localization", {}).get("needs")
+                # Needs are measured with the forward check, whatever check failed: such
+                # failures are one family, that of the forward divergence.
+                check = "check" if measured is not None else failure.get("check", "other")
+                files, sets, needs = failing.setdefault(check, (set(), [], []))
                 files.add(test.split("::")[0])
                 sets.append(frozenset(features) | set(columns))
-                needs.append(failure.get("localization", {}).get("needs"))
+                needs.append(measured)
         groups = {}
         for check, (files, sets, needs) in failing.items():
             passing = {combo for test, combos in row.examples_of.items()

@@ -212,9 +212,11 @@ def test_summary_with_several_failing_checks_names_each():
                     "single-layer examples (1 failing test)")
 
 
-def _report(test, outcome, features, combos, columns=()):
+def _report(test, outcome, features, combos, columns=(), failure=None):
     data = {"candidate": "c", "columns": list(columns), "counts": {f: 1 for f in features},
             "failing_features": sorted(features), "combos": [sorted(c) for c in combos]}
+    if failure:
+        data["failure"] = failure
     return SimpleNamespace(nodeid=test, outcome=outcome, failed=outcome == "failed",
                            passed=outcome == "passed", longrepr="boom",
                            user_properties=[(PROPERTY, data)])
@@ -278,3 +280,17 @@ def test_failing_run_writes_a_repro_script_that_reproduces(pytester, monkeypatch
     assert "output: max |candidate - nn.LSTM| = " in ran.stdout
     assert "with one change: gates i and f swapped" in ran.stdout
     assert "does not match torch.nn.LSTM" in ran.stdout  # the test's own check, re-run
+
+
+def test_failures_of_several_checks_with_measured_needs_are_one_family():
+    verdicts = Verdicts([SimpleNamespace(name="c", unsupported=(), xfail={})])
+    bidir = PLAIN | {"bidirectional", "no_bias"}
+    for test, check in (("a.py::test_a[c]", "check"), ("g.py::test_g[c]", "check_gradients")):
+        verdicts.add(_report(test, "failed", bidir, [bidir], failure={
+            "check": check, "localization": {"needs": ["bidirectional"]}}))
+    verdicts.add(_report("i.py::test_i[c]", "failed", PLAIN, [PLAIN], failure={
+        "check": "check_invalid", "localization": {"needs": None}}))
+    assert verdicts.summary("c").startswith(
+        "forward: fails only with bidirectional (2 failing tests; each failing example still "
+        "fails with every other feature turned off")
+    assert "; invalid: no example passed (1 failing test)" in verdicts.summary("c")
