@@ -91,7 +91,7 @@ def sweep(results, axis: str) -> list[Result]:
     """The results of the sweep along `axis`: tagged sweep-<axis>, or else the largest set of
     sizes that agree in every other dimension (at least 3 values of `axis`)."""
     tagged = [r for r in results if f"sweep-{axis}" in r.size_sets]
-    if tagged:
+    if len({getattr(r, axis) for r in tagged}) >= 2:
         return tagged
     others = [d for d in DIMS if d != axis]
     groups = defaultdict(list)
