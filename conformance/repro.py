@@ -38,6 +38,8 @@ from conformance.oracle import reference_module
 # of it wins.
 sys.path.append({search_path!r})
 
+torch.set_num_threads(1)  # small examples run fastest single-threaded (as in the suite)
+
 CANDIDATE = {loadable!r}
 RECIPE = {recipe!r}
 
