@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 import conformance
 
-from . import _layout
+from . import _layout, numpy_bptt
 
 # NumPy dtype each torch dtype is computed in.
 _COMPUTE_DTYPE = {
@@ -54,27 +55,29 @@ def run_direction(x, lengths, h0, c0, w_ih, w_hh, bias, w_hr, reverse):
     last element and the reverse state starts there (until then it stays h0, c0).
 
     Returns output (T, N, H_out) (zeros at padding), h_n, c_n, and the cache: a dict of
-    arrays indexed by time step t (first axis T) holding what BPTT needs.
+    arrays indexed by time step t (first axis T) holding what BPTT (`numpy_bptt`) needs.
     """
     steps, batch, _ = x.shape
     hidden = c0.shape[1]
     output = np.zeros((steps, batch, h0.shape[1]), dtype=x.dtype)
     cache = {
         "x": x,
-        "active": np.zeros((steps, batch, 1), dtype=bool),
+        "active": (np.arange(steps)[:, None] < lengths[None, :])[:, :, None],  # (T, N, 1)
         "h_prev": np.zeros((steps,) + h0.shape, dtype=x.dtype),
         "c_prev": np.zeros((steps,) + c0.shape, dtype=x.dtype),
         **{name: np.zeros((steps, batch, hidden), dtype=x.dtype)
-           for name in ("i", "f", "g", "o", "c", "tanh_c")},
+           for name in ("i", "f", "g", "o", "tanh_c")},
     }
+
+    # The input's share of the gates does not depend on the state: one matmul for all steps.
+    x_gates = (x.reshape(steps * batch, x.shape[2]) @ w_ih.T).reshape(steps, batch, 4 * hidden)
+    if bias is not None:
+        x_gates += bias
 
     h, c = h0, c0
     for t in (reversed(range(steps)) if reverse else range(steps)):
-        active = (t < lengths)[:, None]  # (N, 1): sequences that have a step t
-
-        gates = x[t] @ w_ih.T + h @ w_hh.T
-        if bias is not None:
-            gates = gates + bias
+        active = cache["active"][t]  # (N, 1): sequences that have a step t
+        gates = x_gates[t] + h @ w_hh.T
         i, f, g, o = np.split(gates, 4, axis=1)
         i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
         c_new = f * c + i * g
@@ -83,8 +86,8 @@ def run_direction(x, lengths, h0, c0, w_ih, w_hh, bias, w_hr, reverse):
         if w_hr is not None:
             h_new = h_new @ w_hr.T
 
-        for name, value in (("active", active), ("h_prev", h), ("c_prev", c), ("i", i),
-                            ("f", f), ("g", g), ("o", o), ("c", c_new), ("tanh_c", tanh_c)):
+        for name, value in (("h_prev", h), ("c_prev", c), ("i", i), ("f", f), ("g", g),
+                            ("o", o), ("tanh_c", tanh_c)):
             cache[name][t] = value
 
         h = np.where(active, h_new, h)
@@ -122,6 +125,78 @@ def lstm_forward(x, lengths, h0, c0, weights, dropout_masks):
     return layer_input, np.stack(h_n), np.stack(c_n), caches
 
 
+def _to_numpy(tensor: torch.Tensor, compute) -> np.ndarray:
+    """A detached CPU NumPy copy (or view) of `tensor` in the compute dtype."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype in (torch.float16, torch.bfloat16):
+        tensor = tensor.float()  # bfloat16 has no NumPy dtype
+    return tensor.numpy().astype(compute, copy=False)
+
+
+def _to_torch(array: np.ndarray, like) -> torch.Tensor:
+    """`array` as a tensor of the dtype and device of `like` (a tensor, or a (dtype, device)
+    pair), rounded once, at the end."""
+    dtype, device = (like.dtype, like.device) if isinstance(like, torch.Tensor) else like
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=dtype)
+
+
+def _group(spec, flat_params):
+    """The flat parameter list (as `_param_list` orders it) as weights[layer][direction] =
+    (w_ih, w_hh, b_ih, b_hh, w_hr) with None for what the spec has not."""
+    it = iter(flat_params)
+    return [[(next(it), next(it), *((next(it), next(it)) if spec.bias else (None, None)),
+              next(it) if spec.proj_size > 0 else None)
+             for _ in range(spec.num_directions)] for _ in range(spec.num_layers)]
+
+
+def _param_list(spec, params):
+    """The parameter tensors in a fixed order: layer by layer, direction by direction,
+    w_ih, w_hh, (b_ih, b_hh), (w_hr)."""
+    return [p for layer in range(spec.num_layers) for direction in range(spec.num_directions)
+            for p in _layout.layer_params(params, layer, direction) if p is not None]
+
+
+class _LSTMFunction(torch.autograd.Function):
+    """(x, h0, c0, *parameters) -> (output, h_n, c_n) in the canonical layout, computed by
+    `lstm_forward`, differentiated by `numpy_bptt.lstm_backward` with the same dropout masks.
+
+    `setup` = (spec, lengths, dropout_masks) is not differentiable."""
+
+    @staticmethod
+    def forward(ctx, setup, x, h0, c0, *flat_params):
+        spec, lengths, dropout_masks = setup
+        compute = _COMPUTE_DTYPE[x.dtype]
+        weights = [[(_to_numpy(w_ih, compute), _to_numpy(w_hh, compute),
+                     None if b_ih is None else _to_numpy(b_ih, compute) + _to_numpy(b_hh, compute),
+                     None if w_hr is None else _to_numpy(w_hr, compute))
+                    for w_ih, w_hh, b_ih, b_hh, w_hr in layer]
+                   for layer in _group(spec, flat_params)]
+        output, h_n, c_n, caches = lstm_forward(
+            _to_numpy(x, compute), lengths, _to_numpy(h0, compute), _to_numpy(c0, compute),
+            weights, dropout_masks)
+        # NumPy state for backward: ctx.save_for_backward only takes tensors.
+        ctx.numpy_state = (spec, compute, weights, caches, dropout_masks)
+        ctx.like = [(t.dtype, t.device) for t in (x, h0, c0, *flat_params)]  # of each gradient
+        return _to_torch(output, x), _to_torch(h_n, h0), _to_torch(c_n, c0)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_output, d_h_n, d_c_n):
+        spec, compute, weights, caches, dropout_masks = ctx.numpy_state
+        dx, dh0, dc0, dweights = numpy_bptt.lstm_backward(
+            caches, weights, dropout_masks, _to_numpy(d_output, compute),
+            _to_numpy(d_h_n, compute), _to_numpy(d_c_n, compute))
+        grads = [dx, dh0, dc0]
+        for layer in dweights:
+            for dw_ih, dw_hh, dbias, dw_hr in layer:
+                grads += [dw_ih, dw_hh]
+                if spec.bias:
+                    grads += [dbias, dbias]  # the gates see b_ih + b_hh
+                if dw_hr is not None:
+                    grads.append(dw_hr)
+        return (None, *(_to_torch(g, like) for g, like in zip(grads, ctx.like)))
+
+
 class NumpyLSTM:
     """forward(input, hx=None) like nn.LSTM.forward, with nn.Module-style train()/eval()."""
 
@@ -140,27 +215,7 @@ class NumpyLSTM:
     def __call__(self, input, hx=None):
         spec = self.spec
         prep = _layout.prepare(spec, self.params, input, hx)
-        dtype, device = prep.x.dtype, prep.x.device
-        compute = _COMPUTE_DTYPE[dtype]
-
-        def to_numpy(tensor):
-            tensor = tensor.detach().cpu()
-            if tensor.dtype in (torch.float16, torch.bfloat16):
-                tensor = tensor.float()
-            return tensor.numpy().astype(compute, copy=False)
-
-        def to_torch(array):
-            return torch.from_numpy(array).to(device=device, dtype=dtype)
-
-        weights = []
-        for layer in range(spec.num_layers):
-            weights.append([])
-            for direction in range(spec.num_directions):
-                w_ih, w_hh, b_ih, b_hh, w_hr = _layout.layer_params(self.params, layer, direction)
-                bias = None if b_ih is None else to_numpy(b_ih) + to_numpy(b_hh)
-                w_hr = None if w_hr is None else to_numpy(w_hr)
-                weights[layer].append((to_numpy(w_ih), to_numpy(w_hh), bias, w_hr))
-
+        compute = _COMPUTE_DTYPE[prep.x.dtype]
         steps, batch = prep.x.shape[:2]
         lengths = np.full(batch, steps) if prep.lengths is None else np.asarray(prep.lengths)
 
@@ -171,12 +226,14 @@ class NumpyLSTM:
             keep = 1 - spec.dropout
             scale = compute(1 / keep if keep > 0 else 0)
             shape = (steps, batch, spec.num_directions * spec.output_size)
-            dropout_masks = [to_numpy(torch.empty(shape).bernoulli_(keep)) * scale
+            dropout_masks = [_to_numpy(torch.empty(shape).bernoulli_(keep), compute) * scale
                              for _ in range(spec.num_layers - 1)]
 
-        output, h_n, c_n, _ = lstm_forward(to_numpy(prep.x), lengths, to_numpy(prep.h0),
-                                           to_numpy(prep.c0), weights, dropout_masks)
-        return prep.restore(to_torch(output), to_torch(h_n), to_torch(c_n))
+        # prep.x and prep.h0/c0 are differentiable views of the user's tensors (packed data,
+        # transposed, unsqueezed, permuted), so the gradients flow on to them through torch.
+        output, h_n, c_n = _LSTMFunction.apply((spec, lengths, dropout_masks), prep.x,
+                                               prep.h0, prep.c0, *_param_list(spec, self.params))
+        return prep.restore(output, h_n, c_n)
 
 
 @conformance.register("numpy")
