@@ -4,9 +4,11 @@ Tensors are converted to NumPy at the boundary and the results converted back to
 dtype and device. float32/float64 are computed in that dtype; float16 and bfloat16 (which has
 no NumPy dtype) are computed in float32 and rounded back at the end.
 
-For every step, layer and direction `run_direction` records the quantities backpropagation
-through time needs (previous state, gate activations, new cell state) and returns them, so
-that a hand-written backward can later replay the recurrence in reverse.
+Gradients: `_LSTMFunction` (a `torch.autograd.Function`) takes the input, h0, c0 and every
+given parameter tensor as inputs, so the suite's gradients reach them. When a gradient can be
+asked for, `run_direction` records per step what backpropagation through time needs
+(previous state, gate activations, tanh of the new cell state), and `numpy_bptt` replays the
+recurrence in reverse from that cache, in NumPy.
 
 Per step, with the gate rows stacked i, f, g, o (as in nn.LSTM):
 
