@@ -12,7 +12,7 @@ from . import guard, registry
 from .cases import Case, CaseRecipe
 from .compare import ResultShapeError, structure_problems, tensors, unpack, value_problem, TENSOR_NAMES
 from .oracle import run_reference, run_truth
-from .tolerance import eps, max_abs_diff, recurrence_depth, tolerance_for
+from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
 
 
 class ConformanceFailure(AssertionError):
@@ -74,7 +74,9 @@ def build_candidate(candidate, recipe: CaseRecipe, case: Case,
     return forward
 
 
-def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple) -> list[str]:
+def forward_tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple) -> list[Tolerance]:
+    """Per tensor (output, h_n, c_n), the tolerance a candidate gets on `recipe` (tolerance.py):
+    derived from nn.LSTM's own error in the candidate's dtype against the float64 truth."""
     spec = recipe.spec
     depth = recurrence_depth(spec, recipe.seq_len)
     if spec.dtype == torch.float64:
@@ -84,10 +86,14 @@ def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tu
         ref_errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, tensors(truth))]
     else:
         ref_errors = [max_abs_diff(e, t) for e, t in zip(tensors(expected), tensors(truth))]
+    return [tolerance_for(spec.dtype, depth, e) for e in ref_errors]
+
+
+def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple) -> list[str]:
     problems = []
-    for name, got, want, true, ref_error in zip(
-            TENSOR_NAMES, tensors(actual), tensors(expected), tensors(truth), ref_errors):
-        problem = value_problem(name, got, want, true, tolerance_for(spec.dtype, depth, ref_error))
+    for name, got, want, true, tol in zip(TENSOR_NAMES, tensors(actual), tensors(expected),
+                                          tensors(truth), forward_tolerances(recipe, expected, truth)):
+        problem = value_problem(name, got, want, true, tol)
         if problem:
             problems.append(problem)
     return problems

@@ -249,7 +249,7 @@ def check_dropout_statistics(candidate, recipe: CaseRecipe) -> None:
     if p >= 1 or spec.num_layers != 2 or not spec.bias or spec.proj_size:
         raise ValueError("check_dropout_statistics needs 0 < dropout < 1, num_layers=2, "
                          "bias=True and proj_size=0")
-    d, hidden = spec.num_directions, spec.hidden_size
+    d = spec.num_directions
     with _quiet_and_seeded(recipe.seed):
         case = recipe.build()
         params = probe_params(spec, case.params, p)

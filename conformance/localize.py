@@ -16,11 +16,11 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .cases import Case, CaseRecipe
-from .check import ConformanceFailure, run_candidate
-from .compare import structure_problems, tensors, unpack
+from .check import ConformanceFailure, forward_tolerances, run_candidate
+from .compare import structure_problems, unpack
 from .oracle import run_reference
 from .stepwise import Inputs, Trace, inputs_of
-from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
+from .tolerance import Tolerance
 
 SHOWN = 4  # vector entries printed per value
 
@@ -108,19 +108,6 @@ def _layer_outputs_below(candidate, recipe, case, timeout, deadline) -> dict:
 
 # -- tolerance -------------------------------------------------------------------------
 
-def tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple) -> list[Tolerance]:
-    """Per tensor, the tolerance `check_forward` allows (see tolerance.py)."""
-    spec = recipe.spec
-    depth = recurrence_depth(spec, recipe.seq_len)
-    if spec.dtype == torch.float64:
-        coarse = tensors(unpack(run_reference(recipe.build(dtype=torch.float32))))
-        scale = eps(torch.float64) / eps(torch.float32)
-        errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, tensors(truth))]
-    else:
-        errors = [max_abs_diff(e, t) for e, t in zip(tensors(expected), tensors(truth))]
-    return [tolerance_for(spec.dtype, depth, e) for e in errors]
-
-
 def out_of_tolerance(got: torch.Tensor, want: torch.Tensor, tol: Tolerance) -> torch.Tensor:
     """Elementwise: out of tolerance (NaN counts as out)."""
     return ~((got - want).abs() <= tol.allowed(want))
@@ -198,7 +185,7 @@ def observe(candidate, recipe: CaseRecipe, timeout, deadline) -> tuple:
     _, h_n, c_n = _time_major(recipe, actual)
     layers = _layer_outputs_below(candidate, recipe, recipe.build(), timeout, deadline)
     layers[recipe.spec.num_layers - 1] = _time_major(recipe, actual)[0]
-    return Observed(layers, h_n, c_n), inputs_of(recipe), tolerances(recipe, expected, truth)
+    return Observed(layers, h_n, c_n), inputs_of(recipe), forward_tolerances(recipe, expected, truth)
 
 
 def check_time(deadline: float) -> None:

@@ -6,7 +6,6 @@ import torch
 from hypothesis import settings
 
 from . import on_failure
-from .features import FEATURES
 from .profiles import CI_SEED, default_profile, register_profiles
 from .check import DEFAULT_TIMEOUT
 from .registry import CandidateLoadError, resolve

@@ -3,9 +3,7 @@ message naming the candidate, and the other candidates still run.
 
 These run pytest in a subprocess (pytester), as a user would.
 """
-import json
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -110,7 +108,7 @@ def test_entry_point_that_fails_to_load_does_not_stop_the_others(run, pytester):
     assert "test_candidate_loads[broken] FAILED" in out or "FAILED" in _lines_for(out, "[broken]")
     # the built-ins still ran and passed
     for name in ("numpy", "naive-torch", "fused-torch", "lstmcell-loop"):
-        assert f"FAILED" not in _lines_for(_failed_lines(out), f"[{name}]"), name
+        assert "FAILED" not in _lines_for(_failed_lines(out), f"[{name}]"), name
     result.assert_outcomes(failed=1, passed=8, skipped=1)
 
 

@@ -15,7 +15,7 @@ from conformance.dropout import check_dropout_eval
 from conformance.gradients import check_gradients
 from conformance.invalid import check_invalid
 from conformance.known_answers import check_known_answer
-from conformance.metamorphic import check_no_mutation, check_streaming
+from conformance.metamorphic import check_no_mutation
 
 SMALL = CaseRecipe(LSTMSpec(3, 4, num_layers=2, dtype=torch.float64), seq_len=4, batch=2,
                    hx="random", seed=5)

@@ -1,6 +1,5 @@
 """Meta-tests of the strategies: every axis, and every hard combination, is hit often."""
 import pytest
-import torch
 from hypothesis import Phase, given, settings
 
 from conformance import strategies as cs

@@ -1,6 +1,5 @@
 """Every dtype and every device, each with the other axes random."""
 import pytest
-import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 

@@ -6,7 +6,6 @@ GRADIENT_DTYPES for what the float16/bfloat16 examples can and cannot show.
 import pytest
 import torch
 from hypothesis import example, given
-from hypothesis import strategies as st
 
 from conformance import CaseRecipe, LSTMSpec, pins
 from conformance import strategies as cs

@@ -8,54 +8,18 @@ type, shape or dtype).
 """
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-import conformance
 
 from .base import BaseLSTM, Weights
-
-
-@dataclass(frozen=True)
-class Bug:
-    name: str  # registered candidate name, "bug-<slug>"
-    attr: str  # build function in this module: --impl tests.catalog.bugs:<attr>
-    needs: str  # minimal condition that exposes it
-    doc: str  # what the bug is
-
-    @property
-    def ref(self) -> str:
-        return f"{__name__}:{self.attr}"
+from .entry import Bug, bug_decorator
 
 
 CATALOG: list[Bug] = []
-
-
-def bug(slug: str):
-    """Class decorator: register `cls` as candidate bug-<slug> with build function build_<slug>."""
-
-    def decorate(cls):
-        doc = inspect.cleandoc(cls.__doc__ or "")
-        what, sep, needs = doc.partition("\nNeeds:")
-        if not sep:
-            raise ValueError(f"{cls.__name__}: the docstring needs a 'Needs:' line")
-        attr = "build_" + slug.replace("-", "_")
-
-        def build(spec, params):
-            return cls(spec, params)
-
-        build.__name__ = build.__qualname__ = attr
-        build.__module__ = __name__
-        build.__doc__ = doc
-        globals()[attr] = conformance.register(f"bug-{slug}")(build)
-        CATALOG.append(Bug(f"bug-{slug}", attr, " ".join(needs.split()), " ".join(what.split())))
-        return cls
-
-    return decorate
+bug = bug_decorator(globals(), CATALOG, "bug-", "build_")
 
 
 def _low_precision(dtype) -> bool:

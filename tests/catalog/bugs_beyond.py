@@ -14,8 +14,6 @@ contract).
 """
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -25,46 +23,11 @@ from torch.nn.utils.rnn import PackedSequence
 import conformance
 
 from .base import BaseLSTM
-
-
-@dataclass(frozen=True)
-class Bug:
-    """Same fields as `bugs.Bug`; `ref` points into this module."""
-
-    name: str  # registered candidate name, "bug-<slug>"
-    attr: str  # build function in this module: --impl tests.catalog.bugs_beyond:<attr>
-    needs: str  # minimal condition that exposes it
-    doc: str  # what the bug is
-
-    @property
-    def ref(self) -> str:
-        return f"{__name__}:{self.attr}"
+from .entry import Bug, bug_decorator
 
 
 CATALOG: list[Bug] = []
-
-
-def bug(slug: str, unsupported=()):
-    """Class decorator: register `cls` as candidate bug-<slug> with build function build_<slug>."""
-
-    def decorate(cls):
-        doc = inspect.cleandoc(cls.__doc__ or "")
-        what, sep, needs = doc.partition("\nNeeds:")
-        if not sep:
-            raise ValueError(f"{cls.__name__}: the docstring needs a 'Needs:' line")
-        attr = "build_" + slug.replace("-", "_")
-
-        def build(spec, params):
-            return cls(spec, params)
-
-        build.__name__ = build.__qualname__ = attr
-        build.__module__ = __name__
-        build.__doc__ = doc
-        globals()[attr] = conformance.register(f"bug-{slug}", unsupported=unsupported)(build)
-        CATALOG.append(Bug(f"bug-{slug}", attr, " ".join(needs.split()), " ".join(what.split())))
-        return cls
-
-    return decorate
+bug = bug_decorator(globals(), CATALOG, "bug-", "build_")
 
 
 # ---------------------------------------------------------------------------------------
@@ -85,7 +48,7 @@ class ValidatingLSTM(BaseLSTM):
             self.check_hx(input, hx)
 
     def check_input(self, input):
-        spec, weight = self.spec, self.params["weight_ih_l0"]
+        weight = self.params["weight_ih_l0"]
         if isinstance(input, PackedSequence):
             data = input.data
         elif isinstance(input, Tensor):

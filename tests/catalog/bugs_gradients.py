@@ -10,51 +10,17 @@ family (`conformance/suite/test_gradients.py`) must.
 """
 from __future__ import annotations
 
-import inspect
 
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-import conformance
 
 from .base import BaseLSTM, Weights
-from .bugs import Bug as _Bug
-
-
-class Bug(_Bug):
-    """A catalog entry of this module (`ref` names this module)."""
-
-    @property
-    def ref(self) -> str:
-        return f"{__name__}:{self.attr}"
+from .entry import Bug, bug_decorator
 
 
 CATALOG: list[Bug] = []
-
-
-def bug(slug: str):
-    """Class decorator: register `cls` as candidate bug-grad-<slug>, build function
-    build_grad_<slug>; the docstring's ``Needs:`` line is the minimal exposing condition."""
-
-    def decorate(cls):
-        doc = inspect.cleandoc(cls.__doc__ or "")
-        what, sep, needs = doc.partition("\nNeeds:")
-        if not sep:
-            raise ValueError(f"{cls.__name__}: the docstring needs a 'Needs:' line")
-        attr = "build_grad_" + slug.replace("-", "_")
-
-        def build(spec, params):
-            return cls(spec, params)
-
-        build.__name__ = build.__qualname__ = attr
-        build.__module__ = __name__
-        build.__doc__ = doc
-        globals()[attr] = conformance.register(f"bug-grad-{slug}")(build)
-        CATALOG.append(Bug(f"bug-grad-{slug}", attr, " ".join(needs.split()),
-                           " ".join(what.split())))
-        return cls
-
-    return decorate
+bug = bug_decorator(globals(), CATALOG, "bug-grad-", "build_grad_")
 
 
 # ---------------------------------------------------------------------------------------
