@@ -104,3 +104,34 @@ def test_suite_cost_adds_up_per_family_and_candidate():
     text = suite_cost.markdown(data, old=data)
     assert "| gradients | 2 | 4.00 | 13 | 3.2 | 1.00x |" in text
     assert "| c | 1 | 3.00 | 10 | 3.3 | 1.00x |" in text
+
+
+def test_plot_command_writes_the_plots_and_ratio_table(tmp_path, capsys):
+    """`lstm-conformance-plot` on the committed benchmark run: four PNGs and a summary whose
+    ratios are the README's (fused-torch forward at (32, 100, 128, 128): 1.99x nn.LSTM)."""
+    pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    from conformance import benchplot
+
+    committed = Path(__file__).resolve().parents[1] / "docs" / "bench" / "bench.json"
+    assert benchplot.main([str(committed), "-o", str(tmp_path)]) == 0
+    for name in ("time_vs_T.png", "time_vs_H.png", "time_vs_N.png", "ratio.png"):
+        png = tmp_path / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    summary = (tmp_path / "summary.md").read_text()
+    fused = next(line for line in summary.splitlines() if line.startswith("| fused-torch |"))
+    assert "9.28 (1.99x)" in fused, fused
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_plot_command_refuses_a_json_without_lstm_results(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from conformance import benchplot
+
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"machine_info": {}, "benchmarks": []}')
+    with pytest.raises(SystemExit) as exit_info:
+        benchplot.main([str(empty), "-o", str(tmp_path / "plots")])
+    assert exit_info.value.code == 2
+    assert "no LSTM benchmark results" in capsys.readouterr().err

@@ -311,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="target the ratios are relative to (default: %(default)s)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        parser.error("needs matplotlib: python -m pip install matplotlib "
+                     "(or install this package with its [plot] extra)")
     matplotlib.use("Agg")
 
     results = load(args.json, args.stat)
