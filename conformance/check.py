@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from . import guard, registry
+from . import gauge, guard, registry
 from .cases import Case, CaseRecipe
 from .compare import ResultShapeError, structure_problems, tensors, unpack, value_problem, TENSOR_NAMES
 from .oracle import run_reference, run_truth
-from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
+from .tolerance import Tolerance
 
 
 class ConformanceFailure(AssertionError):
@@ -75,18 +75,9 @@ def build_candidate(candidate, recipe: CaseRecipe, case: Case,
 
 
 def forward_tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple) -> list[Tolerance]:
-    """Per tensor (output, h_n, c_n), the tolerance a candidate gets on `recipe` (tolerance.py):
-    derived from nn.LSTM's own error in the candidate's dtype against the float64 truth."""
-    spec = recipe.spec
-    depth = recurrence_depth(spec, recipe.seq_len)
-    if spec.dtype == torch.float64:
-        # nn.LSTM in float64 is the truth itself; gauge conditioning with a float32 run.
-        coarse = tensors(unpack(run_reference(recipe.build(dtype=torch.float32))))
-        scale = eps(torch.float64) / eps(torch.float32)
-        ref_errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, tensors(truth))]
-    else:
-        ref_errors = [max_abs_diff(e, t) for e, t in zip(tensors(expected), tensors(truth))]
-    return [tolerance_for(spec.dtype, depth, e) for e in ref_errors]
+    """Per tensor (output, h_n, c_n), the tolerance a candidate gets on `recipe` (tolerance.py,
+    gauge.py): from nn.LSTM's own error in the candidate's dtype and the example's sensitivity."""
+    return gauge.tolerances(recipe, tensors(truth), tensors(expected))
 
 
 def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple) -> list[str]:

@@ -46,7 +46,8 @@ from .check import value_problems
 from .compare import structure_problems, tensors, unpack, value_problem
 from .metamorphic import Runner, describe_call, tolerances
 from .oracle import reference_module, run_reference
-from .tolerance import eps, max_abs_diff, recurrence_depth, tolerance_for
+from . import gauge
+from .tolerance import eps
 
 ALPHA = 1e-6  # false-alarm rate of the binomial test on the number of dropped elements
 PROBE_SATURATION = 20.0  # pre-activation that pins a probe gate at 0 or 1
@@ -215,15 +216,8 @@ def _first_layer(case: Case, d: int) -> tuple:
 
 def _first_layer_tolerances(recipe: CaseRecipe, case: Case, truth: tuple, d: int) -> list:
     """The forward check's tolerance for the first layer alone (see tolerance.py)."""
-    spec = recipe.spec
-    depth = recurrence_depth(spec.replace(num_layers=1), recipe.seq_len)
-    if spec.dtype == torch.float64:
-        coarse = _first_layer(recipe.build(dtype=torch.float32), d)
-        scale = eps(torch.float64) / eps(torch.float32)
-        errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, truth)]
-    else:
-        errors = [max_abs_diff(e, t) for e, t in zip(_first_layer(case, d), truth)]
-    return [tolerance_for(spec.dtype, depth, e) for e in errors]
+    return gauge.tolerances(recipe, truth, _first_layer(case, d),
+                            results=lambda c: _first_layer(c, d), num_layers=1)
 
 
 def binomial_two_sided(k: int, n: int, p: float) -> float:

@@ -12,12 +12,18 @@ while nn.LSTM's gets a nonzero one is a failure.
 Tolerance, per gradient tensor, with the idea of `conformance.tolerance`:
 
     allowed = REFERENCE_MULTIPLE * (nn.LSTM's own max error vs float64 on this tensor)
-              + FLOOR_ULPS * eps * sqrt(depth) * max |truth gradient of this tensor|
+              + SENSITIVITY_MULTIPLE * (max movement of the float64 gradient of this tensor
+                                        when every input and parameter moves by one ulp)
+              + FLOOR_ULPS * eps * sqrt(depth) * max |truth gradient, over all tensors|
 
 A gradient entry is a sum over time steps and batch elements (and, through the recurrence,
-of products along the sequence), so its rounding error follows the size of the terms, not of
-the (possibly cancelled) sum: the floor is relative to the largest entry of the tensor, and
-the reference term, measured on this very example, carries its conditioning (a float32
+of products along the sequence) of the back-propagated error times activations, so its
+rounding error follows the size of those terms, not of the (possibly cancelled) sum: the
+floor is relative to the largest gradient of the example, which bounds the back-propagated
+error. (Relative to each tensor's own largest entry, it false-alarmed on a float64 example
+whose last projection's gradient, 3e-3, was a product with a small, partly cancelled
+activation: a correct candidate was off by 6.7e-17 = 24 ulps of the entry.) The reference
+and sensitivity terms, measured on this very example, carry its conditioning (a float32
 gradient at N=32, T=100, H=128 is off from float64 by ~1e-3 on its large entries, far above
 any fixed absolute threshold that would still catch bugs on small ones). For float64 the
 reference error is measured in float32 and scaled by eps(float64)/eps(float32), as the
@@ -41,7 +47,9 @@ from .check import ConformanceFailure, failure_message, load, value_problems
 from .compare import (TENSOR_NAMES, ResultShapeError, structure_problems, tensors, unpack,
                       value_problem)
 from .oracle import reference_module
-from .tolerance import FLOOR_ULPS, REFERENCE_MULTIPLE, eps, max_abs_diff, recurrence_depth
+from .gauge import gauge_precision, perturbation_seed, perturbed
+from .tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, SENSITIVITY_MULTIPLE, eps, max_abs_diff,
+                        recurrence_depth)
 
 WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum
 
@@ -52,17 +60,23 @@ class GradientTolerance:
 
     reference_error: float  # max |nn.LSTM(dtype) gradient - truth| over the tensor
     floor: float  # FLOOR_ULPS * eps * sqrt(depth)
-    scale: float  # max |truth| over the tensor
+    scale: float  # max |truth gradient| (over every gradient tensor of the example)
+    sensitivity: float = 0.0  # max |truth gradient(perturbed by one ulp) - truth| here
 
     def allowed(self, truth: torch.Tensor) -> torch.Tensor:
         return (REFERENCE_MULTIPLE * self.reference_error
+                + SENSITIVITY_MULTIPLE * self.sensitivity
                 + self.floor * self.scale * torch.ones_like(truth))
 
 
 def gradient_tolerance(dtype: torch.dtype, depth: int, reference_error: float,
-                       truth: torch.Tensor) -> GradientTolerance:
-    scale = truth.abs().max().item() if truth.numel() else 0.0
-    return GradientTolerance(reference_error, FLOOR_ULPS * eps(dtype) * math.sqrt(depth), scale)
+                       truth: torch.Tensor, sensitivity: float = 0.0,
+                       scale: float | None = None) -> GradientTolerance:
+    """`scale`: the example's largest gradient magnitude (default: that of `truth`)."""
+    if scale is None:
+        scale = truth.abs().max().item() if truth.numel() else 0.0
+    return GradientTolerance(reference_error, FLOOR_ULPS * eps(dtype) * math.sqrt(depth), scale,
+                             sensitivity)
 
 
 # -- leaves and backward -------------------------------------------------------------------
@@ -190,11 +204,23 @@ def _missing_problem(label: str) -> str:
             "in its graph (use them or views of them, not copies)")
 
 
-def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, truth: dict,
-                         reference_errors: dict) -> list[str]:
-    """One line per gradient out of tolerance (or missing). All dicts keyed by leaf label."""
+def gradient_tolerances(recipe: CaseRecipe, truth: dict, reference_errors: dict,
+                        sensitivities: dict | None = None) -> dict[str, GradientTolerance]:
+    """Per gradient label with a truth, its tolerance (see the module docstring)."""
     spec = recipe.spec
     depth = recurrence_depth(spec, recipe.seq_len)
+    sensitivities = sensitivities or {}
+    scale = max((t.abs().max().item() for t in truth.values()
+                 if t is not None and t.numel()), default=0.0)
+    return {label: gradient_tolerance(spec.dtype, depth, reference_errors[label], true,
+                                      sensitivities.get(label, 0.0), scale)
+            for label, true in truth.items() if true is not None}
+
+
+def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, truth: dict,
+                         reference_errors: dict, sensitivities: dict | None = None) -> list[str]:
+    """One line per gradient out of tolerance (or missing). All dicts keyed by leaf label."""
+    tols = gradient_tolerances(recipe, truth, reference_errors, sensitivities)
     missing = [label for label in truth
                if actual.get(label) is None and truth[label] is not None
                and bool(truth[label].ne(0).any())]
@@ -206,8 +232,7 @@ def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, trut
         if true is None or got is None:
             continue  # a missing zero gradient is a zero gradient
         true64 = true.to("cpu", torch.float64)
-        tol = gradient_tolerance(spec.dtype, depth, reference_errors[label], true64)
-        problem = value_problem(f"d/d {label}", got, reference[label], true64, tol)
+        problem = value_problem(f"d/d {label}", got, reference[label], true64, tols[label])
         if problem:
             problems.append(problem)
     return problems
@@ -224,6 +249,18 @@ def reference_gradient_errors(recipe: CaseRecipe, reference: GradientRun, truth:
         coarse, scale = reference, 1.0
     return {label: (0.0 if true is None or coarse.grads[label] is None
                     else max_abs_diff(coarse.grads[label], true) * scale)
+            for label, true in truth.grads.items()}
+
+
+def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights) -> dict[str, float]:
+    """Per gradient: how far the float64 gradient moves when every parameter, input and hx value
+    moves by one ulp of the recipe's dtype (float64: of float32, scaled; see gauge.py)."""
+    precision, scale = gauge_precision(recipe.spec.dtype)
+    case64 = perturbed(recipe.build(dtype=torch.float64, device="cpu"), eps(precision),
+                       perturbation_seed(recipe))
+    moved = run_reference_gradients(case64, weights)
+    return {label: (0.0 if true is None or moved.grads[label] is None
+                    else max_abs_diff(moved.grads[label], true) * scale)
             for label, true in truth.grads.items()}
 
 
@@ -247,9 +284,11 @@ def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
         except Exception as exc:
             return [f"backward raised {type(exc).__name__}: {exc}"]
         errors = reference_gradient_errors(recipe, reference, truth, weights)
+        sensitivities = gradient_sensitivities(recipe, truth, weights)
     problems = value_problems(recipe, _detached(result), reference.result, truth.result)
     actual = {label: leaf.grad for label, leaf in leaves.items()}
-    problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors)
+    problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors,
+                                     sensitivities)
     return problems
 
 

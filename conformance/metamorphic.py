@@ -35,8 +35,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from .cases import Case, CaseRecipe
 from .check import ConformanceFailure, failure_message, load
 from .compare import ResultShapeError, TENSOR_NAMES, tensors, unpack
-from .oracle import run_reference, run_truth
-from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
+from . import gauge
+from .tolerance import Tolerance
 
 SELF_MULTIPLE = 2.0  # two correct runs may each be off from the truth by the forward tolerance
 
@@ -70,17 +70,7 @@ def _dtype_name(t: torch.Tensor) -> str:
 
 def tolerances(recipe: CaseRecipe) -> list[Tolerance]:
     """The forward check's tolerance for output, h_n and c_n of `recipe` (see tolerance.py)."""
-    spec = recipe.spec
-    depth = recurrence_depth(spec, recipe.seq_len)
-    truth = tensors(unpack(run_truth(recipe)))
-    if spec.dtype == torch.float64:
-        coarse = tensors(unpack(run_reference(recipe.build(dtype=torch.float32))))
-        scale = eps(torch.float64) / eps(torch.float32)
-        errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, truth)]
-    else:
-        same = tensors(unpack(run_reference(recipe.build())))
-        errors = [max_abs_diff(e, t) for e, t in zip(same, truth)]
-    return [tolerance_for(spec.dtype, depth, e) for e in errors]
+    return gauge.tolerances(recipe)
 
 
 def self_problem(label: str, name: str, got, want, tol: Tolerance, got_how: str,

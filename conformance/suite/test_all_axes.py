@@ -11,5 +11,6 @@ from conformance import strategies as cs
 @example(recipe=pins.BIDIR_STACKED_BATCH_FIRST_HX)
 @example(recipe=pins.PROJ_BIDIR_STACKED)
 @example(recipe=pins.PACKED_BIDIR_HX)
+@example(recipe=pins.ILL_CONDITIONED_FLOAT32)
 def test_all_axes_random(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)

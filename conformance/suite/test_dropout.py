@@ -7,7 +7,7 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import CaseRecipe, LSTMSpec
+from conformance import CaseRecipe, LSTMSpec, pins
 from conformance import strategies as cs
 from conformance.dropout import (check_dropout_eval, check_dropout_statistics,
                                  check_dropout_training)
@@ -25,6 +25,8 @@ PROBE = CaseRecipe(LSTMSpec(3, 8, num_layers=2, dropout=0.25, dtype=torch.float6
 @pytest.mark.conformance("dropout")
 @given(recipe=cs.recipes(spec=cs.dropout_specs(num_layers=STACKED)))
 @example(recipe=P1_BIDIR)
+@example(recipe=pins.ILL_CONDITIONED_FLOAT32.replace(
+    spec=pins.ILL_CONDITIONED_FLOAT32.spec.replace(dropout=0.5)))
 def test_dropout_has_no_effect_in_eval_mode(candidate, recipe, conformance_run):
     check_dropout_eval(candidate, conformance_run.prepare(candidate, recipe))
 
