@@ -216,8 +216,11 @@ def _reference_gradients(size: Size, device: str):
 def check_gradients(target: Target, size: Size, device: str) -> str | None:
     """Raise ConformanceFailure unless the target's gradients match nn.LSTM's at `size`.
 
-    Returns None when the target has no backward. The tolerance is the suite's: a multiple
-    of nn.LSTM's own float32 error against float64 plus a floor of a few ulps.
+    Returns None when the target has no backward. The tolerance is the suite's forward
+    formula per element (a multiple of nn.LSTM's own float32 gradient error against float64
+    plus a floor of a few ulps of 1 + |value|), without the sensitivity term and the
+    gradient family's floor: these sizes are well conditioned, and a second float64 backward
+    at (64, 200, 256, 256) would cost more than the check is worth.
     """
     if target.name == REFERENCE:
         return "reference"

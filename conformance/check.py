@@ -74,16 +74,24 @@ def build_candidate(candidate, recipe: CaseRecipe, case: Case,
     return forward
 
 
-def forward_tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple) -> list[Tolerance]:
+def forward_tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple,
+                       reference=run_reference) -> list[Tolerance]:
     """Per tensor (output, h_n, c_n), the tolerance a candidate gets on `recipe` (tolerance.py,
-    gauge.py): from nn.LSTM's own error in the candidate's dtype and the example's sensitivity."""
-    return gauge.tolerances(recipe, tensors(truth), tensors(expected))
+    gauge.py): from nn.LSTM's own error in the candidate's dtype and the example's sensitivity.
+
+    `reference`: how nn.LSTM is run on a case (default eval mode), the same way that produced
+    `expected` and `truth`, so that the gauges measure rounding and nothing else."""
+    return gauge.tolerances(recipe, tensors(truth), tensors(expected),
+                            results=lambda case: tensors(unpack(reference(case))))
 
 
-def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple) -> list[str]:
+def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple,
+                   reference=run_reference) -> list[str]:
+    """One line per tensor of `actual` out of tolerance; `reference` as in forward_tolerances."""
     problems = []
+    tols = forward_tolerances(recipe, expected, truth, reference)
     for name, got, want, true, tol in zip(TENSOR_NAMES, tensors(actual), tensors(expected),
-                                          tensors(truth), forward_tolerances(recipe, expected, truth)):
+                                          tensors(truth), tols):
         problem = value_problem(name, got, want, true, tol)
         if problem:
             problems.append(problem)

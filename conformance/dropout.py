@@ -145,7 +145,8 @@ def check_dropout_training(candidate, recipe: CaseRecipe) -> None:
                 recipe.build(dtype=torch.float64, device="cpu")))
             problems = structure_problems(actual, expected)
             if not problems:
-                problems = value_problems(recipe, actual, expected, truth)
+                problems = value_problems(recipe, actual, expected, truth,
+                                          reference=_run_reference_training)
             runner.check(_prefixed(f"{label} (nn.LSTM in training mode is deterministic here)",
                                    problems))
             return

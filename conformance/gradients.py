@@ -22,7 +22,10 @@ rounding error follows the size of those terms, not of the (possibly cancelled) 
 floor is relative to the largest gradient of the example, which bounds the back-propagated
 error. (Relative to each tensor's own largest entry, it false-alarmed on a float64 example
 whose last projection's gradient, 3e-3, was a product with a small, partly cancelled
-activation: a correct candidate was off by 6.7e-17 = 24 ulps of the entry.) The reference
+activation: a correct candidate was off by 6.7e-17 = 24 ulps of the entry.) The price is
+resolution on tensors much smaller than the largest: in float32 the floor is 1e-5 of the
+largest gradient at the deepest examples drawn, so a gradient tensor smaller than that is
+checked only loosely there. The reference
 and sensitivity terms, measured on this very example, carry its conditioning (a float32
 gradient at N=32, T=100, H=128 is off from float64 by ~1e-3 on its large entries, far above
 any fixed absolute threshold that would still catch bugs on small ones). For float64 the

@@ -51,7 +51,7 @@ FLOAT16_LONG = BFLOAT16_LONG.replace(spec=BFLOAT16_LONG.spec.replace(dtype=torch
 
 # Found by a nightly run: ill-conditioned (three bidirectional layers, saturating g gate).
 # nn.LSTM's own float32 error here is 2e-7; correct candidates are off by up to 1.5e-5, which
-# only the example's sensitivity (3e-5, gauge.py) accounts for.
+# only the example's sensitivity (7.5e-6 on the output, gauge.py) accounts for.
 ILL_CONDITIONED_FLOAT32 = CaseRecipe(
     LSTMSpec(1, 7, num_layers=3, bidirectional=True, dtype=torch.float32),
     seq_len=9, batch=2, gate_scales=(2.0, 2.0, 5.0, 1.5), seed=7)

@@ -7,7 +7,12 @@ import torch
 
 from conformance import CaseRecipe, LSTMSpec, pins
 from conformance import gauge
-from conformance.check import ConformanceFailure, check, load
+from conformance.check import ConformanceFailure, check, forward_tolerances, load
+from conformance.dropout import (_first_layer, _first_layer_tolerances, _run_reference_training,
+                                 check_dropout_training)
+from conformance.metamorphic import tolerances as metamorphic_tolerances
+from conformance.oracle import run_reference
+from conformance.suite.test_dropout import P1_BIDIR
 from conformance.compare import tensors, unpack
 from conformance.oracle import run_truth
 from conformance.registry import Candidate
@@ -32,6 +37,10 @@ def test_perturbation_moves_every_value_by_one_relative_step_and_copies():
         assert torch.allclose(ratio, torch.full_like(ratio, 2.0 ** -10))
     signs = torch.sign(_values(moved)[-1] - _values(case)[-1])
     assert (signs > 0).any() and (signs < 0).any()  # up and down, not a uniform scaling
+    other = gauge.perturbed(case, 2.0 ** -10, seed=[1, 3])
+    assert not torch.equal(_values(other)[-1], _values(moved)[-1])  # the seed decides
+    for field in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        assert torch.equal(getattr(moved.input, field), getattr(case.input, field)), field
 
 
 def test_sensitivity_is_deterministic_and_float64_is_scaled():
@@ -51,8 +60,50 @@ def test_tolerance_includes_the_sensitivity():
     output = tols[0]
     assert output.sensitivity > 10 * output.reference_error  # nn.LSTM was lucky here
     truth = torch.zeros(3, dtype=torch.float64)
-    assert torch.allclose(output.allowed(truth) - dataclasses.replace(output, sensitivity=0.0).allowed(truth),
+    without = dataclasses.replace(output, sensitivity=0.0)
+    assert torch.allclose(output.allowed(truth) - without.allowed(truth),
                           torch.full_like(truth, SENSITIVITY_MULTIPLE * output.sensitivity))
+
+
+def _eval(case):
+    return tensors(unpack(run_reference(case)))
+
+
+def _training(case):
+    return tensors(unpack(_run_reference_training(case)))
+
+
+P1_FLOAT32 = P1_BIDIR.replace(spec=P1_BIDIR.spec.replace(dtype=torch.float32))
+
+
+def _gauged_paths():
+    """(name, recipe, tolerances, truth) for every way the suite builds a forward tolerance."""
+    plain = SMALL
+    truth = _eval(plain.build(dtype=torch.float64, device="cpu"))
+    yield "check.forward_tolerances", plain, forward_tolerances(
+        plain, _eval(plain.build()), truth), truth
+    yield "metamorphic.tolerances", plain, metamorphic_tolerances(plain), truth
+    case = P1_FLOAT32.build()
+    first = _first_layer(P1_FLOAT32.build(dtype=torch.float64, device="cpu"), 2)
+    yield "dropout first layer", P1_FLOAT32, _first_layer_tolerances(
+        P1_FLOAT32, case, first, 2), first
+    train_truth = _training(P1_FLOAT32.build(dtype=torch.float64, device="cpu"))
+    yield "dropout p=1 training", P1_FLOAT32, forward_tolerances(
+        P1_FLOAT32, _training(case), train_truth, reference=_run_reference_training), train_truth
+
+
+@pytest.mark.parametrize("path", list(_gauged_paths()), ids=lambda p: p[0])
+def test_every_tolerance_path_gauges_rounding_only(path):
+    """A gauge that ran nn.LSTM differently from the expected result (eval mode against a
+    training-mode truth, say) would measure that difference instead of rounding and let any
+    answer near it pass; on well-conditioned examples both gauges stay within a few hundred
+    ulps of the values."""
+    name, recipe, tols, truth = path
+    limit = 1e3 * eps(recipe.spec.dtype)
+    for tol, true in zip(tols, truth):
+        bound = limit * (1 + true.abs().max().item())
+        assert 0 < tol.sensitivity < bound, (name, tol)
+        assert tol.reference_error < bound, (name, tol)
 
 
 @pytest.mark.parametrize("name", ["numpy", "fused-torch", "naive-torch", "lstmcell-loop"])
@@ -75,3 +126,30 @@ def test_ill_conditioned_example_still_catches_a_relative_error_of_1e_3():
 
     with pytest.raises(ConformanceFailure, match="output differs"):
         check(Candidate("output-off-by-1e-3", build), pins.ILL_CONDITIONED_FLOAT32)
+
+
+def test_dropout_p1_check_gauges_training_mode():
+    """A candidate that never drops (its training mode computes eval mode's result) fails the
+    p = 1 training check in float32: the gauge there runs nn.LSTM in training mode too (run in
+    eval mode it measured |eval - training| and let exactly this bug pass)."""
+    fused = load("fused-torch")
+
+    class NeverDrops:
+        def __init__(self, forward):
+            self.forward = forward
+
+        def train(self, mode=True):
+            return self
+
+        def eval(self):
+            return self
+
+        def __call__(self, *args):
+            return self.forward(*args)
+
+    def build(spec, params):
+        return NeverDrops(fused.build(spec.replace(dropout=0.0), params))
+
+    with pytest.raises(ConformanceFailure, match="training mode, dropout=1.0"):
+        check_dropout_training(Candidate("never-drops", build), P1_FLOAT32)
+    check_dropout_training("fused-torch", P1_FLOAT32)

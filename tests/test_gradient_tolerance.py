@@ -79,11 +79,15 @@ def test_allowed_formula():
 
 
 def problems_with(recipe, change):
-    """gradient_problems_of for a 'candidate' whose gradients are the truth, changed."""
+    """gradient_problems_of for a 'candidate' whose gradients are the truth, changed;
+    `change(actual, tolerances)` sees the tolerances check_gradients would use."""
     reference, truth, errors = runs(recipe)
+    sensitivities = G.gradient_sensitivities(recipe, truth, reference.weights)
+    tols = G.gradient_tolerances(recipe, truth.grads, errors, sensitivities)
     actual = {k: None if v is None else v.clone() for k, v in truth.grads.items()}
-    change(actual, errors)
-    return G.gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors)
+    change(actual, tols)
+    return G.gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors,
+                                  sensitivities)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -91,9 +95,10 @@ def test_errors_just_inside_pass_and_just_outside_fail(dtype):
     recipe = ALL_PATHS.replace(spec=ALL_PATHS.spec.replace(dtype=dtype))
 
     def nudge(fraction):
-        def change(actual, errors):
+        def change(actual, tols):
             g = actual["weight_hh_l1_reverse"]
-            tol = G.gradient_tolerances(recipe, actual, errors)["weight_hh_l1_reverse"]
+            tol = tols["weight_hh_l1_reverse"]
+            assert tol.sensitivity > 0
             g[0, 0] += fraction * tol.allowed(g)[0, 0]
         return change
 
@@ -116,7 +121,7 @@ def test_float64_tolerance_is_float32_conditioning_scaled():
 
 
 def test_nan_gradient_fails():
-    def change(actual, errors):
+    def change(actual, tols):
         actual["h0"][0, 0, 0] = float("nan")
     [problem] = problems_with(ALL_PATHS, change)
     assert problem.startswith("d/d h0 differs")
@@ -125,7 +130,7 @@ def test_nan_gradient_fails():
 # -- missing gradients -----------------------------------------------------------------------
 
 def test_missing_parameter_gradient_names_the_tensor():
-    def change(actual, errors):
+    def change(actual, tols):
         actual["weight_hr_l0"] = None
     [problem] = problems_with(ALL_PATHS, change)
     assert problem.startswith("params['weight_hr_l0'] got no gradient: the candidate does not "
@@ -133,14 +138,14 @@ def test_missing_parameter_gradient_names_the_tensor():
 
 
 def test_missing_input_gradient():
-    def change(actual, errors):
+    def change(actual, tols):
         actual["input.data"] = None
     [problem] = problems_with(ALL_PATHS, change)
     assert problem.startswith("input.data got no gradient")
 
 
 def test_no_gradient_at_all_is_one_line():
-    def change(actual, errors):
+    def change(actual, tols):
         for k in actual:
             actual[k] = None
     assert problems_with(ALL_PATHS, change) == [G.NOT_DIFFERENTIABLE]
@@ -151,7 +156,7 @@ def test_missing_zero_gradient_is_a_zero_gradient():
     recipe = CaseRecipe(LSTMSpec(3, 4, num_layers=2, dtype=torch.float64), seq_len=2, batch=0,
                         hx="random")
 
-    def change(actual, errors):
+    def change(actual, tols):
         actual["bias_ih_l1"] = None
     assert problems_with(recipe, change) == []
 
@@ -222,3 +227,17 @@ def test_gradient_sensitivity_is_measured_per_tensor():
     sensitivities = G.gradient_sensitivities(ALL_PATHS, truth, reference.weights)
     assert set(sensitivities) == set(truth.grads)
     assert all(0 < s < 1e-12 for s in sensitivities.values())  # float64, scaled from float32
+
+
+@pytest.mark.parametrize("label", ["h0", "c0", "weight_hr_l1_reverse", "bias_hh_l0"])
+def test_a_gradient_half_its_value_is_caught_in_float32(label):
+    """The floor follows the example's largest gradient (input, here), so the resolution on a
+    smaller tensor is what matters: FLOOR_ULPS * eps * sqrt(depth) of the largest gradient is
+    1e-5 of it in float32 at the deepest examples drawn, and halving any gradient tensor of
+    this example is caught."""
+    recipe = ALL_PATHS.replace(spec=ALL_PATHS.spec.replace(dtype=torch.float32))
+
+    def change(actual, tols):
+        actual[label] *= 0.5
+    [problem] = problems_with(recipe, change)
+    assert problem.startswith(f"d/d {label} differs")

@@ -150,6 +150,18 @@ class DropoutInEvalMode(ValidatingLSTM):
         return F.dropout(self.join_directions(outputs), self.spec.dropout)
 
 
+@bug("dropout-ignored-in-training")
+class DropoutIgnoredInTraining(ValidatingLSTM):
+    """No dropout in either mode (F.dropout(x, p, training=False) hard-coded): training runs
+    compute eval mode's result.
+
+    Needs: dropout > 0, num_layers >= 2, training mode (p = 1 shows it deterministically).
+    """
+
+    def next_layer_input(self, outputs, x):
+        return self.join_directions(outputs)
+
+
 @bug("dropout-on-last-layer-output")
 class DropoutOnLastLayerOutput(ValidatingLSTM):
     """In training mode dropout is also applied to the last layer's output.
