@@ -75,24 +75,49 @@ def run_suite(refs: list[str], workdir: Path, *, files: list[str] | None = None,
 
     `workdir` receives the report and the (fresh) example database.
     """
+    return run_suites([refs], workdir, files=files, extra=extra, timeout=timeout)
+
+
+def run_suites(groups: list[list[str]], workdir: Path, *, files: list[str] | None = None,
+               extra: tuple[str, ...] = (), timeout: float | None = None) -> SuiteRun:
+    """`run_suite` with one subprocess per group of candidates, all running at once (each
+    keeps its own fail-fast; the caller only waits), and their reports merged."""
     workdir = Path(workdir)
-    report_dir = workdir / "report"
-    cmd = [sys.executable, "-m", "pytest", *(files or suite_files()), "-q", "-p",
-           "no:cacheprovider", "-p", "tests.catalog.scope", "--hypothesis-profile", "ci",
-           "--conformance-report", str(report_dir), *extra]
-    for ref in refs:
-        cmd += ["--impl", ref]
-    env = dict(os.environ, **{CI_DATABASE_ENV: str(workdir / "hypothesis-db")})
-    for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID",
-                "PYTEST_CURRENT_TEST"):  # the outer pytest run's, not this run's
-        env.pop(var, None)
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    output = done.stdout + done.stderr
-    report_path = report_dir / JSON_NAME
-    if not report_path.exists():
-        raise RuntimeError(f"the suite wrote no report (exit {done.returncode}):\n{output[-4000:]}")
-    return SuiteRun(done.returncode, output, json.loads(report_path.read_text()))
+    parts = [workdir] if len(groups) == 1 else [workdir / f"part{k}" for k in range(len(groups))]
+    running = []
+    for refs, part in zip(groups, parts):
+        part.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pytest", *(files or suite_files()), "-q", "-p",
+               "no:cacheprovider", "-p", "tests.catalog.scope", "--hypothesis-profile", "ci",
+               "--conformance-report", str(part / "report"), *extra]
+        for ref in refs:
+            cmd += ["--impl", ref]
+        env = dict(os.environ, **{CI_DATABASE_ENV: str(part / "hypothesis-db")})
+        for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID",
+                    "PYTEST_CURRENT_TEST"):  # the outer pytest run's, not this run's
+            env.pop(var, None)
+        log = open(part / "output.txt", "w")  # a file, not a pipe: no run blocks on a full one
+        running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, text=True), log, part))
+    runs = []
+    for process, log, part in running:
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other, _, _ in running:
+                other.kill()
+            raise
+        finally:
+            log.close()
+        output = (part / "output.txt").read_text()
+        report_path = part / "report" / JSON_NAME
+        if not report_path.exists():
+            raise RuntimeError(f"the suite wrote no report (exit {returncode}):\n{output[-4000:]}")
+        runs.append(SuiteRun(returncode, output, json.loads(report_path.read_text())))
+    merged = dict(runs[0].report, candidates=[row for run in runs
+                                              for row in run.report["candidates"]])
+    return SuiteRun(max(run.returncode for run in runs), "".join(run.output for run in runs),
+                    merged)
 
 
 def failed_tests(row: dict) -> list[str]:
