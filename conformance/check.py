@@ -75,21 +75,24 @@ def build_candidate(candidate, recipe: CaseRecipe, case: Case,
 
 
 def forward_tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple,
-                       reference=run_reference) -> list[Tolerance]:
+                       reference=run_reference, moved: tuple | None = None) -> list[Tolerance]:
     """Per tensor (output, h_n, c_n), the tolerance a candidate gets on `recipe` (tolerance.py,
     gauge.py): from nn.LSTM's own error in the candidate's dtype and the example's sensitivity.
 
     `reference`: how nn.LSTM is run on a case (default eval mode), the same way that produced
-    `expected` and `truth`, so that the gauges measure rounding and nothing else."""
+    `expected` and `truth`, so that the gauges measure rounding and nothing else. `moved`:
+    its result on `gauge.perturbed_case(recipe)`, if already computed."""
     return gauge.tolerances(recipe, tensors(truth), tensors(expected),
-                            results=lambda case: tensors(unpack(reference(case))))
+                            results=lambda case: tensors(unpack(reference(case))),
+                            moved=None if moved is None else tensors(moved))
 
 
 def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple,
-                   reference=run_reference) -> list[str]:
-    """One line per tensor of `actual` out of tolerance; `reference` as in forward_tolerances."""
+                   reference=run_reference, moved: tuple | None = None) -> list[str]:
+    """One line per tensor of `actual` out of tolerance; `reference` and `moved` as in
+    forward_tolerances."""
     problems = []
-    tols = forward_tolerances(recipe, expected, truth, reference)
+    tols = forward_tolerances(recipe, expected, truth, reference, moved)
     for name, got, want, true, tol in zip(TENSOR_NAMES, tensors(actual), tensors(expected),
                                           tensors(truth), tols):
         problem = value_problem(name, got, want, true, tol)

@@ -70,12 +70,20 @@ def perturbation_seed(recipe: CaseRecipe) -> list[int]:
     return [recipe.seed, PERTURBATION_SEED]
 
 
-def sensitivity(recipe: CaseRecipe, truth: tuple, results: Results = nn_lstm_results
-                ) -> list[float]:
-    """Per result tensor: max |results(perturbed float64 case) - truth|, scaled to the dtype."""
-    precision, scale = gauge_precision(recipe.spec.dtype)
-    case64 = recipe.build(dtype=torch.float64, device="cpu")
-    moved = results(perturbed(case64, eps(precision), perturbation_seed(recipe)))
+def perturbed_case(recipe: CaseRecipe) -> Case:
+    """The float64 cpu build of `recipe`, every value moved by one ulp of the gauge precision."""
+    precision, _ = gauge_precision(recipe.spec.dtype)
+    return perturbed(recipe.build(dtype=torch.float64, device="cpu"), eps(precision),
+                     perturbation_seed(recipe))
+
+
+def sensitivity(recipe: CaseRecipe, truth: tuple, results: Results = nn_lstm_results,
+                moved: tuple | None = None) -> list[float]:
+    """Per result tensor: max |results(perturbed_case) - truth|, scaled to the dtype
+    (`moved`: those results, if already computed)."""
+    _, scale = gauge_precision(recipe.spec.dtype)
+    if moved is None:
+        moved = results(perturbed_case(recipe))
     return [max_abs_diff(m, t) * scale for m, t in zip(moved, truth)]
 
 
@@ -90,13 +98,14 @@ def reference_errors(recipe: CaseRecipe, truth: tuple, results: Results = nn_lst
 
 
 def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple | None = None,
-               results: Results = nn_lstm_results, num_layers: int | None = None
-               ) -> list[Tolerance]:
+               results: Results = nn_lstm_results, num_layers: int | None = None,
+               moved: tuple | None = None) -> list[Tolerance]:
     """Per result tensor, the tolerance a candidate gets on `recipe`.
 
-    truth: results on the float64 cpu build (computed when None); expected: results in the
-    recipe's dtype, if already computed (both as `results` returns them: tensors); results: what to run (default nn.LSTM's output, h_n,
-    c_n); num_layers: the layers those results pass through (default the spec's).
+    results: what to run (default nn.LSTM's output, h_n, c_n); num_layers: the layers those
+    results pass through (default the spec's). Results already computed, as `results`
+    returns them: truth, on the float64 cpu build; expected, in the recipe's dtype; moved, on
+    `perturbed_case(recipe)`.
     """
     if truth is None:
         truth = results(recipe.build(dtype=torch.float64, device="cpu"))
@@ -105,4 +114,4 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
                              recipe.seq_len)
     return [tolerance_for(spec.dtype, depth, r, s)
             for r, s in zip(reference_errors(recipe, truth, results, expected),
-                            sensitivity(recipe, truth, results))]
+                            sensitivity(recipe, truth, results, moved))]

@@ -50,7 +50,7 @@ from .check import ConformanceFailure, failure_message, load, value_problems
 from .compare import (TENSOR_NAMES, ResultShapeError, structure_problems, tensors, unpack,
                       value_problem)
 from .oracle import reference_module
-from .gauge import gauge_precision, perturbation_seed, perturbed
+from .gauge import gauge_precision, perturbed_case
 from .tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, SENSITIVITY_MULTIPLE, eps, max_abs_diff,
                         recurrence_depth)
 
@@ -255,13 +255,14 @@ def reference_gradient_errors(recipe: CaseRecipe, reference: GradientRun, truth:
             for label, true in truth.grads.items()}
 
 
-def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights) -> dict[str, float]:
+def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
+                           moved: GradientRun | None = None) -> dict[str, float]:
     """Per gradient: how far the float64 gradient moves when every parameter, input and hx value
-    moves by one ulp of the recipe's dtype (float64: of float32, scaled; see gauge.py)."""
-    precision, scale = gauge_precision(recipe.spec.dtype)
-    case64 = perturbed(recipe.build(dtype=torch.float64, device="cpu"), eps(precision),
-                       perturbation_seed(recipe))
-    moved = run_reference_gradients(case64, weights)
+    moves by one ulp of the recipe's dtype (float64: of float32, scaled; see gauge.py).
+    `moved`: nn.LSTM's run on `gauge.perturbed_case(recipe)`, if already made."""
+    _, scale = gauge_precision(recipe.spec.dtype)
+    if moved is None:
+        moved = run_reference_gradients(perturbed_case(recipe), weights)
     return {label: (0.0 if true is None or moved.grads[label] is None
                     else max_abs_diff(moved.grads[label], true) * scale)
             for label, true in truth.grads.items()}
@@ -287,8 +288,10 @@ def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
         except Exception as exc:
             return [f"backward raised {type(exc).__name__}: {exc}"]
         errors = reference_gradient_errors(recipe, reference, truth, weights)
-        sensitivities = gradient_sensitivities(recipe, truth, weights)
-    problems = value_problems(recipe, _detached(result), reference.result, truth.result)
+        moved = run_reference_gradients(perturbed_case(recipe), weights)  # one run, both gauges
+        sensitivities = gradient_sensitivities(recipe, truth, weights, moved)
+    problems = value_problems(recipe, _detached(result), reference.result, truth.result,
+                              moved=moved.result)
     actual = {label: leaf.grad for label, leaf in leaves.items()}
     problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors,
                                      sensitivities)

@@ -17,8 +17,8 @@ from collections import Counter
 import pytest
 
 from tests.catalog import bugs, bugs_beyond, bugs_gradients
-from tests.catalog.runner import (BEYOND_CONTROL, CONTROLS, FORWARD_CONTROL, all_bugs,
-                                  control_of, failed_tests, generic_id, run_suites, suite_files)
+from tests.catalog.runner import (CONTROLS, all_bugs, control_of, failed_tests, generic_id,
+                                  groups_by_control, run_suites, suite_files)
 
 # Forward bugs fail the all-axes test; gradient-only, dropout, invalid-input and mutation bugs
 # fail their own family, which therefore comes next.
@@ -31,9 +31,8 @@ MIN_FORWARD_BUGS = 30
 def catalog_run(tmp_path_factory):
     # Two processes at once, each control with the bugs derived from it: this process only
     # waits, and the catalog run is half of the default test run's time.
-    groups = [[FORWARD_CONTROL[1]] + [b.ref for b in bugs.CATALOG + bugs_gradients.CATALOG],
-              [BEYOND_CONTROL[1]] + [b.ref for b in bugs_beyond.CATALOG]]
-    return run_suites(groups, tmp_path_factory.mktemp("catalog"), files=suite_files(FIRST),
+    return run_suites(groups_by_control(), tmp_path_factory.mktemp("catalog"),
+                      files=suite_files(FIRST),
                       extra=("--impl-fail-fast",), timeout=900)
 
 

@@ -45,6 +45,15 @@ def control_of(bug) -> str:
     raise KeyError(bug.name)
 
 
+def groups_by_control() -> list[list[str]]:
+    """--impl refs per control: the control first, then every bug derived from it."""
+    refs = dict(CONTROLS)
+    groups = {name: [refs[name]] for name, _ in CONTROLS}
+    for bug in all_bugs():
+        groups[control_of(bug)].append(bug.ref)
+    return list(groups.values())
+
+
 def suite_files(first: tuple[str, ...] = ()) -> list[str]:
     """The suite's test modules, those named in `first` first (pytest runs them in the order
     given), then the rest in pytest's own order."""
