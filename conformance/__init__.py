@@ -13,16 +13,19 @@ Public API::
 the exact call); `conformance.check_gradients(...)` and `conformance.check_gradcheck(...)`
 do the same for the gradient checks.
 """
-from .cases import Case, CaseRecipe
-from .capabilities import check_rejects
-from .check import ConformanceFailure, check
-from .features import FEATURES
-from .gradients import check_gradcheck, check_gradients
-from .registry import Candidate, CandidateLoadError, register
-from .spec import GATES, LSTMSpec
+from conformance import _compat
+from conformance.model.cases import Case, CaseRecipe
+from conformance.checks.capabilities import check_rejects
+from conformance.checks.forward import ConformanceFailure, check
+from conformance.model.features import FEATURES
+from conformance.checks.gradients import check_gradcheck, check_gradients
+from conformance.core.registry import Candidate, CandidateLoadError, register
+from conformance.model.spec import GATES, LSTMSpec
 
 __all__ = [
     "FEATURES", "GATES", "Candidate", "CandidateLoadError", "Case", "CaseRecipe",
     "ConformanceFailure", "LSTMSpec", "check", "check_rejects", "register",
     "check_gradcheck", "check_gradients",
 ]
+
+_compat.install()

@@ -1,4 +1,4 @@
-"""Backpropagation through time for `impls.numpy_lstm`, in NumPy.
+"""Backpropagation through time for `conformance.impls.numpy_lstm`, in NumPy.
 
 The inverse of `numpy_lstm.run_direction` / `numpy_lstm.lstm_forward`: from the gradients of
 (output, h_n, c_n) and the per-step caches the forward recorded, the gradients of the layer

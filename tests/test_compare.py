@@ -9,12 +9,12 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import conformance
 from conformance import CaseRecipe, LSTMSpec
-from conformance.check import ConformanceFailure, check_forward, value_problems
-from conformance.compare import (ResultShapeError, structure_problems, unpack,
+from conformance.checks.forward import ConformanceFailure, check_forward, value_problems
+from conformance.core.compare import (ResultShapeError, structure_problems, unpack,
                                  value_problem)
-from conformance.oracle import run_reference, run_truth
-from conformance.registry import Candidate
-from conformance.tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, eps, recurrence_depth,
+from conformance.core.oracle import run_reference, run_truth
+from conformance.core.registry import Candidate
+from conformance.core.tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, eps, recurrence_depth,
                                    tolerance_for)
 
 RECIPE = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),

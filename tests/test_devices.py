@@ -9,9 +9,9 @@ import pytest
 import torch
 from hypothesis import settings
 
-from conformance.cases import CaseRecipe
-from conformance.restrict import available_devices, restrict
-from conformance.spec import LSTMSpec
+from conformance.model.cases import CaseRecipe
+from conformance.model.restrict import available_devices, restrict
+from conformance.model.spec import LSTMSpec
 
 HAS_CUDA = torch.cuda.is_available()
 DEVICE_FAMILY = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--impl", "numpy",

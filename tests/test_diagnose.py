@@ -19,16 +19,16 @@ from hypothesis import strategies as st
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from conformance import CaseRecipe, LSTMSpec
-from conformance import strategies as cs
-from conformance.check import load
-from conformance.compare import unpack
-from conformance.diagnose import _tell_apart, diagnose, wider
-from conformance.families import describe, summarize
-from conformance.on_failure import SECTION, attach
-from conformance.probe import needed_features
-from conformance.oracle import run_truth
-from conformance.stepwise import REFERENCE, inputs_of, trace
-from conformance.verdict import PROPERTY, Verdicts
+from conformance.model import strategies as cs
+from conformance.checks.forward import load
+from conformance.core.compare import unpack
+from conformance.diagnosis.diagnose import _tell_apart, diagnose, wider
+from conformance.diagnosis.summary import describe, summarize
+from conformance.plugin.on_failure import SECTION, attach
+from conformance.diagnosis.probe import needed_features
+from conformance.core.oracle import run_truth
+from conformance.diagnosis.stepwise import REFERENCE, inputs_of, trace
+from conformance.plugin.verdict import PROPERTY, Verdicts
 
 REPO = Path(__file__).resolve().parents[1]
 BUGS = "tests.catalog.bugs"
@@ -237,7 +237,7 @@ def test_verdicts_summarize_from_recorded_examples():
 # -- plugin integration --------------------------------------------------------------------------
 
 def test_a_diagnosis_that_errs_never_breaks_the_run(monkeypatch):
-    import conformance.on_failure as on_failure
+    import conformance.plugin.on_failure as on_failure
 
     def explode(*args, **kwargs):
         raise RuntimeError("diagnosis bug")

@@ -1,22 +1,24 @@
-"""Meta-tests of `conformance.gauge`: the perturbation, the sensitivity, and the tolerance
+"""Meta-tests of `conformance.core.gauge`: the perturbation, the sensitivity, and the tolerance
 they give on the examples that once raised false alarms."""
 import dataclasses
 
 import pytest
 import torch
 
-from conformance import CaseRecipe, LSTMSpec, pins
-from conformance import gauge
-from conformance.check import ConformanceFailure, check, forward_tolerances, load
-from conformance.dropout import (_first_layer, _first_layer_tolerances, _run_reference_training,
+from conformance import CaseRecipe, LSTMSpec
+
+from conformance.model import pins
+from conformance.core import gauge
+from conformance.checks.forward import ConformanceFailure, check, forward_tolerances, load
+from conformance.checks.dropout import (_first_layer, _first_layer_tolerances, _run_reference_training,
                                  check_dropout_training)
-from conformance.metamorphic import tolerances as metamorphic_tolerances
-from conformance.oracle import run_reference
+from conformance.checks.metamorphic import tolerances as metamorphic_tolerances
+from conformance.core.oracle import run_reference
 from conformance.suite.test_dropout import P1_BIDIR
-from conformance.compare import tensors, unpack
-from conformance.oracle import run_truth
-from conformance.registry import Candidate
-from conformance.tolerance import SENSITIVITY_MULTIPLE, eps
+from conformance.core.compare import tensors, unpack
+from conformance.core.oracle import run_truth
+from conformance.core.registry import Candidate
+from conformance.core.tolerance import SENSITIVITY_MULTIPLE, eps
 
 SMALL = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),
                    seq_len=4, batch=3, lengths=(2, 4, 1), hx="random", seed=3)

@@ -1,14 +1,15 @@
-"""Meta-tests of `conformance.gradients`: the tolerance model, the messages, the bug catalog."""
+"""Meta-tests of `conformance.checks.gradients`: the tolerance model, the messages, the bug catalog."""
 import math
 
 import pytest
 import torch
 
 import conformance
-from conformance import CaseRecipe, LSTMSpec, pins
-from conformance import gradients as G
-from conformance.check import ConformanceFailure, load
-from conformance.tolerance import FLOOR_ULPS, REFERENCE_MULTIPLE, eps
+from conformance import CaseRecipe, LSTMSpec
+from conformance.model import pins
+from conformance.checks import gradients as G
+from conformance.checks.forward import ConformanceFailure, load
+from conformance.core.tolerance import FLOOR_ULPS, REFERENCE_MULTIPLE, eps
 from tests.catalog import bugs_gradients
 
 # The issue's measurement: float32 gradients at N=32, T=100, H=128.

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conformance.registry import CandidateLoadError, resolve
-from conformance.restrict import available_devices
+from conformance.core.registry import CandidateLoadError, resolve
+from conformance.model.restrict import available_devices
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["-p", "no:cacheprovider", "--hypothesis-profile", "ci", "-k", "test_single_layer_cell"]

@@ -8,8 +8,8 @@ from hypothesis import settings
 from hypothesis.database import (DirectoryBasedExampleDatabase, MultiplexedDatabase,
                                  ReadOnlyDatabase)
 
-from conformance import profiles
-from conformance.profiles import CI_DATABASE_ENV, SHARED_DATABASE_ENV
+from conformance.plugin import profiles
+from conformance.plugin.profiles import CI_DATABASE_ENV, SHARED_DATABASE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 

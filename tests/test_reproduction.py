@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from conformance import CaseRecipe, ConformanceFailure, LSTMSpec
-from conformance.capabilities import check_rejects
-from conformance.check import check, load
-from conformance.dropout import check_dropout_eval
-from conformance.gradients import check_gradients
-from conformance.invalid import check_invalid
-from conformance.known_answers import check_known_answer
-from conformance.metamorphic import check_no_mutation
+from conformance.checks.capabilities import check_rejects
+from conformance.checks.forward import check, load
+from conformance.checks.dropout import check_dropout_eval
+from conformance.checks.gradients import check_gradients
+from conformance.checks.invalid import check_invalid
+from conformance.checks.known_answers import check_known_answer
+from conformance.checks.metamorphic import check_no_mutation
 
 SMALL = CaseRecipe(LSTMSpec(3, 4, num_layers=2, dtype=torch.float64), seq_len=4, batch=2,
                    hx="random", seed=5)

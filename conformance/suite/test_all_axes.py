@@ -2,8 +2,8 @@
 import pytest
 from hypothesis import example, given
 
-from conformance import pins
-from conformance import strategies as cs
+from conformance.model import pins
+from conformance.model import strategies as cs
 
 
 @pytest.mark.conformance()

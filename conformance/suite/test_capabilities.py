@@ -1,8 +1,8 @@
 """Declared limits are true: a feature declared unsupported is rejected, never computed."""
 import pytest
 
-from conformance.capabilities import base_recipe, check_rejects, requiring
-from conformance.features import FEATURES
+from conformance.checks.capabilities import base_recipe, check_rejects, requiring
+from conformance.model.features import FEATURES
 
 # Columns come from each parameter's own mark; conformance_claims: run although the column
 # is declared unsupported (that is the point).

@@ -1,15 +1,17 @@
 """Dropout between layers: no effect in eval mode; in training mode only between layers.
 
-The mode contract (forward.train()/.eval()) and what is checked: see conformance.dropout.
+The mode contract (forward.train()/.eval()) and what is checked: see conformance.checks.dropout.
 """
 import pytest
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import CaseRecipe, LSTMSpec, pins
-from conformance import strategies as cs
-from conformance.dropout import (check_dropout_eval, check_dropout_statistics,
+from conformance import CaseRecipe, LSTMSpec
+
+from conformance.model import pins
+from conformance.model import strategies as cs
+from conformance.checks.dropout import (check_dropout_eval, check_dropout_statistics,
                                  check_dropout_training)
 
 STACKED = st.integers(2, cs.MAX_LAYERS)

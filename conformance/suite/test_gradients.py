@@ -7,9 +7,11 @@ import pytest
 import torch
 from hypothesis import example, given
 
-from conformance import CaseRecipe, LSTMSpec, pins
-from conformance import strategies as cs
-from conformance.gradients import check_gradcheck, check_gradients, run_check
+from conformance import CaseRecipe, LSTMSpec
+
+from conformance.model import pins
+from conformance.model import strategies as cs
+from conformance.checks.gradients import check_gradcheck, check_gradients, run_check
 
 # Every dtype, as often as the forward families draw it. In float16/bfloat16 the derived
 # tolerance is sound (no false alarm on any built-in over 1,800 random examples, worst error

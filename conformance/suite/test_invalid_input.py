@@ -1,13 +1,13 @@
 """Invalid input: wherever nn.LSTM raises, the candidate raises too (any exception type),
-and the same forward object still works on valid input afterwards. See conformance.invalid."""
+and the same forward object still works on valid input afterwards. See conformance.checks.invalid."""
 import pytest
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import CaseRecipe, LSTMSpec
-from conformance import strategies as cs
-from conformance.invalid import check_invalid
+from conformance.model import strategies as cs
+from conformance.checks.invalid import check_invalid
 
 # Small examples: every invalid call is followed by a valid one.
 SMALL = dict(seq_len=st.integers(1, 5), batch=st.integers(1, 4))

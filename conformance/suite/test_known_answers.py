@@ -1,8 +1,8 @@
 """Known answers: hand-set weights whose results are derived by hand, compared unrounded.
-See conformance.known_answers."""
+See conformance.checks.known_answers."""
 import pytest
 
-from conformance.known_answers import KNOWN_ANSWERS, check_known_answer
+from conformance.checks.known_answers import KNOWN_ANSWERS, check_known_answer
 
 pytestmark = pytest.mark.conformance()  # columns come from each parameter's own mark
 

@@ -3,8 +3,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import pins
-from conformance import strategies as cs
+from conformance.model import pins
+from conformance.model import strategies as cs
 
 
 @pytest.mark.conformance("batch_first")

@@ -1,13 +1,13 @@
-"""Metamorphic properties: each candidate against itself (see conformance.metamorphic)."""
+"""Metamorphic properties: each candidate against itself (see conformance.checks.metamorphic)."""
 import pytest
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import CaseRecipe, LSTMSpec
-from conformance import pins
-from conformance import strategies as cs
-from conformance.metamorphic import (check_batch_first, check_batch_permutation,
+from conformance.model import pins
+from conformance.model import strategies as cs
+from conformance.checks.metamorphic import (check_batch_first, check_batch_permutation,
                                      check_bidirectional, check_determinism,
                                      check_no_mutation, check_packed_alone, check_stacking,
                                      check_streaming, check_unbatched)

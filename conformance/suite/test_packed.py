@@ -3,8 +3,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import pins
-from conformance import strategies as cs
+from conformance.model import pins
+from conformance.model import strategies as cs
 
 # Unsorted packed batches with both directions and a real hx: hx/h_n order and per-sequence ends.
 PACKED_UNSORTED_BIDIRECTIONAL_WITH_STATE = cs.recipes(

@@ -3,8 +3,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import pins
-from conformance import strategies as cs
+from conformance.model import pins
+from conformance.model import strategies as cs
 
 PROJECTED = dict(projection=st.just(True), hidden_size=st.integers(2, cs.MAX_SMALL_SIZE))
 PROJECTED_STACKED_BIDIRECTIONAL = cs.recipes(

@@ -1,8 +1,8 @@
 """The candidate loads, and its declarations are usable."""
 import pytest
 
-from conformance.features import FEATURES
-from conformance.run import is_broken
+from conformance.model.features import FEATURES
+from conformance.plugin.run import is_broken
 
 
 @pytest.mark.conformance()

@@ -3,8 +3,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import pins
-from conformance import strategies as cs
+from conformance.model import pins
+from conformance.model import strategies as cs
 
 STACKED = st.integers(2, cs.MAX_LAYERS)
 # The combination most stacking bugs need: both directions, >= 2 layers, a real hx, N >= 2.

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import conformance.suite
-from conformance.profiles import CI_DATABASE_ENV
-from conformance.report import JSON_NAME
+from conformance.plugin.profiles import CI_DATABASE_ENV
+from conformance.plugin.report import JSON_NAME
 
-from . import bugs, bugs_beyond, bugs_gradients
+from conformance import bugs, bugs_beyond, bugs_gradients
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = Path(conformance.suite.__file__).resolve().parent

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .families import summarize
-from .features import BASIC, COLUMNS
+from conformance.diagnosis.summary import summarize
+from conformance.model.features import BASIC, COLUMNS
 
 PROPERTY = "lstm_conformance"
 SHORT = {

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from .cases import Case, CaseRecipe
-from .check import ConformanceFailure, forward_tolerances, run_candidate
-from .compare import structure_problems, unpack
-from .oracle import run_reference
-from .stepwise import Inputs, Trace, inputs_of
-from .tolerance import Tolerance
+from conformance.model.cases import Case, CaseRecipe
+from conformance.checks.forward import ConformanceFailure, forward_tolerances, run_candidate
+from conformance.core.compare import structure_problems, unpack
+from conformance.core.oracle import run_reference
+from conformance.diagnosis.stepwise import Inputs, Trace, inputs_of
+from conformance.core.tolerance import Tolerance
 
 SHOWN = 4  # vector entries printed per value
 

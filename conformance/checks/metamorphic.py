@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .cases import Case, CaseRecipe
-from .check import ConformanceFailure, failure_message, load
-from .compare import ResultShapeError, TENSOR_NAMES, tensors, unpack
-from . import gauge
-from .tolerance import Tolerance
+from conformance.model.cases import Case, CaseRecipe
+from conformance.checks.forward import ConformanceFailure, failure_message, load
+from conformance.core.compare import ResultShapeError, TENSOR_NAMES, tensors, unpack
+from conformance.core import gauge
+from conformance.core.tolerance import Tolerance
 
 SELF_MULTIPLE = 2.0  # two correct runs may each be off from the truth by the forward tolerance
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from .features import BASIC
+from conformance.model.features import BASIC
 
 PHRASES = {
     "num_layers": "num_layers >= 2", "bidirectional": "bidirectional",

@@ -12,7 +12,7 @@ import importlib.metadata
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from .features import check_names
+from conformance.model.features import check_names
 
 ENTRY_POINT_GROUP = "lstm_conformance.implementations"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .cases import CaseRecipe
-from .check import loadable_name
-from .spec import LSTMSpec
+from conformance.model.cases import CaseRecipe
+from conformance.checks.forward import loadable_name
+from conformance.model.spec import LSTMSpec
 
 REPRO_DIR = "repro"
 
@@ -29,10 +29,10 @@ import sys
 import torch
 
 from conformance import CaseRecipe, ConformanceFailure, LSTMSpec
-from conformance.check import load
-from conformance.compare import TENSOR_NAMES, tensors, unpack
-from conformance.diagnose import diagnose
-from conformance.oracle import reference_module
+from conformance.checks.forward import load
+from conformance.core.compare import TENSOR_NAMES, tensors, unpack
+from conformance.diagnosis.diagnose import diagnose
+from conformance.core.oracle import reference_module
 
 # Where the candidate's module was found when the suite ran; appended, so an installed copy
 # of it wins.

@@ -5,14 +5,14 @@ import pytest
 import torch
 from hypothesis import settings
 
-from . import on_failure
-from .profiles import CI_SEED, default_profile, register_profiles
-from .check import DEFAULT_TIMEOUT
-from .registry import CandidateLoadError, resolve
-from .report import report_data, write_report
-from .restrict import available_devices
-from .run import ConformanceRun, Recording, is_broken
-from .verdict import PROPERTY
+from conformance.plugin import on_failure
+from conformance.plugin.profiles import CI_SEED, default_profile, register_profiles
+from conformance.checks.forward import DEFAULT_TIMEOUT
+from conformance.core.registry import CandidateLoadError, resolve
+from conformance.plugin.report import report_data, write_report
+from conformance.model.restrict import available_devices
+from conformance.plugin.run import ConformanceRun, Recording, is_broken
+from conformance.plugin.verdict import PROPERTY
 
 register_profiles()  # at import, before Hypothesis' own plugin loads --hypothesis-profile
 

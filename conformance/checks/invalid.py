@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from .cases import Case, CaseRecipe
-from .metamorphic import Runner, describe_call, describe_value, self_problems, tolerances
-from .oracle import reference_module
+from conformance.model.cases import Case, CaseRecipe
+from conformance.checks.metamorphic import Runner, describe_call, describe_value, self_problems, tolerances
+from conformance.core.oracle import reference_module
 
 GROUPS = ("input", "hx", "packed")
 # Features a group's calls need besides the recipe's own (a candidate that declares one of

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .cases import Case, CaseRecipe
+from conformance.model.cases import Case, CaseRecipe
 
 
 def reference_module(spec, params) -> torch.nn.LSTM:

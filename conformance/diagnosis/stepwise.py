@@ -20,8 +20,8 @@ from typing import Callable
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from .cases import CaseRecipe
-from .spec import GATES, LSTMSpec
+from conformance.model.cases import CaseRecipe
+from conformance.model.spec import GATES, LSTMSpec
 
 sig, tanh = torch.sigmoid, torch.tanh
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from .tolerance import Tolerance
+from conformance.core.tolerance import Tolerance
 
 TENSOR_NAMES = ("output", "h_n", "c_n")
 

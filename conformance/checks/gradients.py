@@ -9,7 +9,7 @@ Each run gets its own fresh leaf copies of the recipe's tensors. The candidate m
 `params` tensors it is given in its graph (views are fine): a parameter that gets no gradient
 while nn.LSTM's gets a nonzero one is a failure.
 
-Tolerance, per gradient tensor, with the idea of `conformance.tolerance`:
+Tolerance, per gradient tensor, with the idea of `conformance.core.tolerance`:
 
     allowed = REFERENCE_MULTIPLE * (nn.LSTM's own max error vs float64 on this tensor)
               + SENSITIVITY_MULTIPLE * (max movement of the float64 gradient of this tensor
@@ -45,13 +45,13 @@ import torch
 from torch.autograd.gradcheck import GradcheckError
 from torch.nn.utils.rnn import PackedSequence
 
-from .cases import Case, CaseRecipe
-from .check import ConformanceFailure, failure_message, load, value_problems
-from .compare import (TENSOR_NAMES, ResultShapeError, structure_problems, tensors, unpack,
+from conformance.model.cases import Case, CaseRecipe
+from conformance.checks.forward import ConformanceFailure, failure_message, load, value_problems
+from conformance.core.compare import (TENSOR_NAMES, ResultShapeError, structure_problems, tensors, unpack,
                       value_problem)
-from .oracle import reference_module
-from .gauge import gauge_precision, perturbed_case
-from .tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, SENSITIVITY_MULTIPLE, eps, max_abs_diff,
+from conformance.core.oracle import reference_module
+from conformance.core.gauge import gauge_precision, perturbed_case
+from conformance.core.tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, SENSITIVITY_MULTIPLE, eps, max_abs_diff,
                         recurrence_depth)
 
 WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum

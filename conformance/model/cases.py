@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from .features import BASIC
-from .spec import LSTMSpec
+from conformance.model.features import BASIC
+from conformance.model.spec import LSTMSpec
 
 DTYPE_NAMES = {
     torch.float16: "float16",

@@ -30,13 +30,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .cases import DTYPE_NAMES, CaseRecipe
-from .check import ConformanceFailure, failure_message, load
-from .compare import ResultShapeError, structure_problems, unpack
-from .oracle import reference_module
-from .restrict import available_devices, restrict
-from .spec import LSTMSpec
-from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
+from conformance.model.cases import DTYPE_NAMES, CaseRecipe
+from conformance.checks.forward import ConformanceFailure, failure_message, load
+from conformance.core.compare import ResultShapeError, structure_problems, unpack
+from conformance.core.oracle import reference_module
+from conformance.model.restrict import available_devices, restrict
+from conformance.model.spec import LSTMSpec
+from conformance.core.tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
 
 DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
 

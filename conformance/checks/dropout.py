@@ -41,13 +41,13 @@ import warnings
 
 import torch
 
-from .cases import Case, CaseRecipe
-from .check import value_problems
-from .compare import structure_problems, tensors, unpack, value_problem
-from .metamorphic import Runner, describe_call, tolerances
-from .oracle import reference_module, run_reference
-from . import gauge
-from .tolerance import eps
+from conformance.model.cases import Case, CaseRecipe
+from conformance.checks.forward import value_problems
+from conformance.core.compare import structure_problems, tensors, unpack, value_problem
+from conformance.checks.metamorphic import Runner, describe_call, tolerances
+from conformance.core.oracle import reference_module, run_reference
+from conformance.core import gauge
+from conformance.core.tolerance import eps
 
 ALPHA = 1e-6  # false-alarm rate of the binomial test on the number of dropped elements
 PROBE_SATURATION = 20.0  # pre-activation that pins a probe gate at 0 or 1

@@ -19,13 +19,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .cases import CaseRecipe
-from .families import phrase
-from .localize import (Divergence, Observed, OutOfTime, check_time, first_divergence, observe,
+from conformance.model.cases import CaseRecipe
+from conformance.diagnosis.summary import phrase
+from conformance.diagnosis.localize import (Divergence, Observed, OutOfTime, check_time, first_divergence, observe,
                        out_of_tolerance)
-from .probe import needed_features
-from .stepwise import HYPOTHESES, REFERENCE, Inputs, trace
-from .tolerance import Tolerance
+from conformance.diagnosis.probe import needed_features
+from conformance.diagnosis.stepwise import HYPOTHESES, REFERENCE, Inputs, trace
+from conformance.core.tolerance import Tolerance
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .cases import DTYPE_NAMES, CaseRecipe
+from conformance.model.cases import DTYPE_NAMES, CaseRecipe
 
 DTYPE_PREFERENCE = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 DEVICE_DTYPES = {"mps": (torch.float32, torch.float16, torch.bfloat16)}  # mps has no float64

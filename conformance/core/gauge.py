@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from .cases import Case, CaseRecipe
-from .compare import tensors, unpack
-from .oracle import run_reference
-from .tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
+from conformance.model.cases import Case, CaseRecipe
+from conformance.core.compare import tensors, unpack
+from conformance.core.oracle import run_reference
+from conformance.core.tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
 

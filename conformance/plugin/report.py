@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .features import COLUMNS, FEATURES
-from .verdict import Verdicts
+from conformance.model.features import COLUMNS, FEATURES
+from conformance.plugin.verdict import Verdicts
 
 JSON_NAME = "conformance-report.json"
 MARKDOWN_NAME = "conformance-report.md"

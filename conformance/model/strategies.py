@@ -3,7 +3,7 @@
 Small composable pieces: every axis of `specs` and `recipes` is itself a strategy argument, so
 a test family fixes the axes it is about (`specs(bidirectional=st.just(True))`) and leaves the
 others random. Strategies generate over every feature; what a candidate does not support is
-mapped away afterwards by `conformance.restrict`, so explicit `@example`s work the same way.
+mapped away afterwards by `conformance.model.restrict`, so explicit `@example`s work the same way.
 Sampled lists put the simplest choice first because Hypothesis shrinks towards it.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from .cases import HX_KINDS, CaseRecipe
-from .spec import LSTMSpec
+from conformance.model.cases import HX_KINDS, CaseRecipe
+from conformance.model.spec import LSTMSpec
 
 MAX_SMALL_SIZE = 16
 MAX_LARGE_SIZE = 48

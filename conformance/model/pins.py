@@ -4,8 +4,8 @@ Each is the smallest combination that a known class of bug needs; see the commen
 """
 import torch
 
-from .cases import CaseRecipe
-from .spec import LSTMSpec
+from conformance.model.cases import CaseRecipe
+from conformance.model.spec import LSTMSpec
 
 # Distinct per-gate scales: a gate-order mix-up (i/f/g/o) changes the output.
 GATE_ORDER = CaseRecipe(LSTMSpec(3, 4, dtype=torch.float64), seq_len=3, batch=2,

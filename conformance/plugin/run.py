@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .cases import CaseRecipe
-from .check import DEFAULT_TIMEOUT, ConformanceFailure, check_forward
-from .guard import CandidateTimeout
-from .registry import BrokenCandidate, Candidate
-from .restrict import restrict
-from .verdict import Verdicts
+from conformance.model.cases import CaseRecipe
+from conformance.checks.forward import DEFAULT_TIMEOUT, ConformanceFailure, check_forward
+from conformance.core.guard import CandidateTimeout
+from conformance.core.registry import BrokenCandidate, Candidate
+from conformance.model.restrict import restrict
+from conformance.plugin.verdict import Verdicts
 
 
 @dataclass

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from . import gauge, guard, registry
-from .cases import Case, CaseRecipe
-from .compare import ResultShapeError, structure_problems, tensors, unpack, value_problem, TENSOR_NAMES
-from .oracle import run_reference, run_truth
-from .tolerance import Tolerance
+from conformance.core import gauge
+from conformance.core import guard
+from conformance.core import registry
+from conformance.model.cases import Case, CaseRecipe
+from conformance.core.compare import ResultShapeError, structure_problems, tensors, unpack, value_problem, TENSOR_NAMES
+from conformance.core.oracle import run_reference, run_truth
+from conformance.core.tolerance import Tolerance
 
 
 class ConformanceFailure(AssertionError):
@@ -133,9 +135,9 @@ def reproduction(candidate, recipe: CaseRecipe, checker: str = "check",
 
 
 # Modules that define the families' public checkers, searched in this order.
-CHECKER_MODULES = ("conformance", "conformance.gradients", "conformance.capabilities",
-                   "conformance.metamorphic", "conformance.dropout", "conformance.invalid",
-                   "conformance.known_answers")
+CHECKER_MODULES = ("conformance", "conformance.checks.gradients", "conformance.checks.capabilities",
+                   "conformance.checks.metamorphic", "conformance.checks.dropout", "conformance.checks.invalid",
+                   "conformance.checks.known_answers")
 
 
 def _home_of(checker: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .cases import CaseRecipe
-from .check import DEFAULT_TIMEOUT, ConformanceFailure, failure_message, load
-from .guard import captured_output, time_limit
-from .spec import LSTMSpec
+from conformance.model.cases import CaseRecipe
+from conformance.checks.forward import DEFAULT_TIMEOUT, ConformanceFailure, failure_message, load
+from conformance.core.guard import captured_output, time_limit
+from conformance.model.spec import LSTMSpec
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16,
           "float32": torch.float32, "float64": torch.float64}

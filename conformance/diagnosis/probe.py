@@ -12,9 +12,9 @@ import time
 
 import torch
 
-from .cases import CaseRecipe
-from .check import ConformanceFailure, check_forward
-from .guard import CandidateTimeout
+from conformance.model.cases import CaseRecipe
+from conformance.checks.forward import ConformanceFailure, check_forward
+from conformance.core.guard import CandidateTimeout
 
 DTYPES = {"float16", "bfloat16", "float64"}
 

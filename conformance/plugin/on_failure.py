@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .check import ConformanceFailure
-from .diagnose import diagnose
-from .repro import checker_in, family_snippet, recipe_in, write_script
+from conformance.checks.forward import ConformanceFailure
+from conformance.diagnosis.diagnose import diagnose
+from conformance.diagnosis.repro import checker_in, family_snippet, recipe_in, write_script
 
 SECTION = "conformance diagnosis"
 BUDGET = 30.0  # seconds per failure, all calls of the candidate and the reference together
