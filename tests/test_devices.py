@@ -10,7 +10,7 @@ import torch
 from hypothesis import settings
 
 from conformance.model.cases import CaseRecipe
-from conformance.model.restrict import available_devices, restrict
+from conformance.model.features import available_devices, restrict
 from conformance.model.spec import LSTMSpec
 
 HAS_CUDA = torch.cuda.is_available()

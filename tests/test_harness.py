@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conformance.core.registry import CandidateLoadError, resolve
-from conformance.model.restrict import available_devices
+from conformance.model.features import available_devices
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["-p", "no:cacheprovider", "--hypothesis-profile", "ci", "-k", "test_single_layer_cell"]

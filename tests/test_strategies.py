@@ -3,7 +3,7 @@ import pytest
 from hypothesis import Phase, given, settings
 
 from conformance.model import strategies as cs
-from conformance.model.restrict import restrict
+from conformance.model.features import restrict
 from conformance.suite.test_packed import PACKED_UNSORTED_BIDIRECTIONAL_WITH_STATE
 from conformance.suite.test_projection import PROJECTED_STACKED_BIDIRECTIONAL
 from conformance.suite.test_stacking import STACKED_BIDIRECTIONAL_WITH_STATE

@@ -36,6 +36,7 @@ failing example reproduces; nothing about the masks themselves is compared with 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 import math
 import warnings
 
@@ -44,7 +45,9 @@ import torch
 from conformance.model.cases import Case, CaseRecipe
 from conformance.checks.forward import value_problems
 from conformance.core.compare import structure_problems, tensors, unpack, value_problem
-from conformance.checks.metamorphic import Runner, describe_call, tolerances
+from conformance.checks.metamorphic import tolerances
+from conformance.core.failures import as_problem
+from conformance.core.invoke import Invocation, checker, describe_call
 from conformance.core.oracle import reference_module, run_reference
 from conformance.core import gauge
 from conformance.core.tolerance import eps
@@ -64,23 +67,9 @@ def _quiet_and_seeded(seed: int):
         yield
 
 
-def set_training(runner: Runner, forward, training: bool) -> None:
+def set_training(runner: Invocation, forward, training: bool) -> None:
     """Put `forward` in training or eval mode (eval: only if it has .eval)."""
-    if training:
-        train = getattr(forward, "train", None)
-        if not callable(train):
-            runner.fail([f"forward ({type(forward).__name__}) has no .train(): {NO_TRAIN}"])
-        try:
-            train()
-        except Exception as exc:
-            runner.fail([f"forward.train() raised {type(exc).__name__}: {exc}"])
-    else:
-        to_eval = getattr(forward, "eval", None)
-        if callable(to_eval):
-            try:
-                to_eval()
-            except Exception as exc:
-                runner.fail([f"forward.eval() raised {type(exc).__name__}: {exc}"])
+    runner.set_mode(forward, training)
 
 
 def _needs_dropout(recipe: CaseRecipe, what: str) -> float:
@@ -95,14 +84,21 @@ def _run_reference_training(case):
         return case.call(reference_module(case.spec, case.params).train())
 
 
-def _prefixed(prefix: str, problems: list[str]) -> list[str]:
-    return [f"{prefix}: {p}" for p in problems]
+def _prefixed(prefix: str, problems: list) -> list:
+    return [as_problem(p).within(prefix) for p in problems]
 
 
+def _in_eval_mode(problem):
+    """A first-layer state that differs from eval mode's: dropout touched the recurrence."""
+    return replace(problem, against="nn.LSTM in eval mode",
+                   note="dropout must not touch the input or the recurrent state")
+
+
+@checker
 def check_dropout_eval(candidate, recipe: CaseRecipe) -> None:
     """In eval mode dropout > 0 changes nothing: the result equals nn.LSTM's in eval mode,
     after forward.eval(), and again after forward.train() then forward.eval()."""
-    runner = Runner(candidate, recipe, "check_dropout_eval")
+    runner = Invocation(candidate, recipe, "check_dropout_eval", __name__)
     _needs_dropout(recipe, "check_dropout_eval")
     with _quiet_and_seeded(recipe.seed):
         case = recipe.build()
@@ -124,11 +120,12 @@ def check_dropout_eval(candidate, recipe: CaseRecipe) -> None:
             runner.check(_prefixed(f"{label}, dropout={recipe.spec.dropout}", problems))
 
 
+@checker
 def check_dropout_training(candidate, recipe: CaseRecipe) -> None:
     """Training mode (forward.train()). p = 1: equal to nn.LSTM in training mode. 0 < p < 1:
     the first layer's h_n/c_n (and with one layer everything) equal eval mode's, and the last
     layer's output holds no dropout zeros."""
-    runner = Runner(candidate, recipe, "check_dropout_training")
+    runner = Invocation(candidate, recipe, "check_dropout_training", __name__)
     p = _needs_dropout(recipe, "check_dropout_training")
     spec = recipe.spec
     with _quiet_and_seeded(recipe.seed):
@@ -161,9 +158,7 @@ def check_dropout_training(candidate, recipe: CaseRecipe) -> None:
             line = value_problem(f"{name}[:{d}] (the first layer's final state)",
                                  actual[i][:d], expected[i][:d], truth[i][:d], tols[i])
             if line:
-                problems.append(
-                    line.replace("differs from nn.LSTM", "differs from nn.LSTM in eval mode")
-                    + ": dropout must not touch the input or the recurrent state")
+                problems.append(_in_eval_mode(line))
         if spec.bias or recipe.hx == "random":  # then no output is 0 but by dropout
             output = tensors(actual)[0]
             zeros = int((output == 0).sum())
@@ -232,13 +227,14 @@ def binomial_two_sided(k: int, n: int, p: float) -> float:
     return min(1.0, sum(math.exp(v) for v in log_pmf if v <= bound))
 
 
+@checker
 def check_dropout_statistics(candidate, recipe: CaseRecipe) -> None:
     """Training mode, 0 < p < 1, two layers with bias and no projection: with the second
     layer replaced by `probe_params`' probe, every input element of the second layer must
     read as dropped (0) or kept and scaled (y/(1-p), y the first layer's output), and the
     number dropped must be plausible under Binomial(n, p) (two-sided, false-alarm rate
     ALPHA). The first layer's h_n and c_n must equal eval mode's."""
-    runner = Runner(candidate, recipe, "check_dropout_statistics")
+    runner = Invocation(candidate, recipe, "check_dropout_statistics", __name__)
     spec = recipe.spec
     p = _needs_dropout(recipe, "check_dropout_statistics")
     if p >= 1 or spec.num_layers != 2 or not spec.bias or spec.proj_size:
@@ -265,9 +261,7 @@ def check_dropout_statistics(candidate, recipe: CaseRecipe) -> None:
             line = value_problem(f"{name}[:{d}] (the first layer's final state)",
                                  actual[i][:d], expected[i][:d], true, one_tols[i])
             if line:
-                problems.append(line.replace("differs from nn.LSTM",
-                                             "differs from nn.LSTM in eval mode")
-                                + ": dropout must not touch the input or the recurrent state")
+                problems.append(_in_eval_mode(line))
         runner.check(_prefixed(label, problems))
 
         out = tensors(actual)[0].detach().to("cpu", torch.float64)

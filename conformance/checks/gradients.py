@@ -46,8 +46,10 @@ from torch.autograd.gradcheck import GradcheckError
 from torch.nn.utils.rnn import PackedSequence
 
 from conformance.model.cases import Case, CaseRecipe
-from conformance.checks.forward import ConformanceFailure, failure_message, load, value_problems
-from conformance.core.compare import (TENSOR_NAMES, ResultShapeError, structure_problems, tensors, unpack,
+from conformance.checks.forward import value_problems
+from conformance.core.failures import ConformanceFailure
+from conformance.core.invoke import Invocation, checker
+from conformance.core.compare import (TENSOR_NAMES, structure_problems, tensors, unpack,
                       value_problem)
 from conformance.core.oracle import reference_module
 from conformance.core.gauge import gauge_precision, perturbed_case
@@ -167,28 +169,11 @@ def _detached(result: tuple) -> tuple:
     return tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in (out, h_n, c_n))
 
 
-def _fail(candidate, recipe, problems, checker="check_gradients"):
-    return ConformanceFailure(failure_message(candidate, recipe, problems, checker=checker))
-
-
-def run_candidate(candidate, recipe: CaseRecipe, case: Case):
-    """Build and run the candidate with grad enabled on fresh leaves: (result, leaves).
-
-    Exceptions and malformed results become failures."""
+def run_candidate(invocation: Invocation, case: Case):
+    """Build and run the candidate with grad enabled on fresh leaves: (result, leaves)."""
     leafed, leaves = with_leaves(case)
-    try:
-        forward = candidate.build(leafed.spec, leafed.params)
-    except Exception as exc:
-        raise _fail(candidate, recipe,
-                    [f"build(spec, params) raised {type(exc).__name__}: {exc}"]) from exc
-    try:
-        with torch.enable_grad():
-            result = unpack(leafed.call(forward))
-    except ResultShapeError as exc:
-        raise _fail(candidate, recipe, [str(exc)]) from None
-    except Exception as exc:
-        raise _fail(candidate, recipe,
-                    [f"forward (with grad enabled) raised {type(exc).__name__}: {exc}"]) from exc
+    forward = invocation.build(leafed.spec, leafed.params)
+    result = invocation.run_case(forward, leafed, "forward (with grad enabled)", grad=True)
     return result, leaves
 
 
@@ -268,7 +253,7 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
             for label, true in truth.grads.items()}
 
 
-def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
+def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
     """Every difference found (forward structure and values first, then gradients)."""
     case = recipe.build()
     truth_case = recipe.build(dtype=torch.float64, device="cpu")
@@ -279,14 +264,11 @@ def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
             truth = reference
         else:
             truth = run_reference_gradients(truth_case, weights)
-        result, leaves = run_candidate(candidate, recipe, case)
+        result, leaves = run_candidate(invocation, case)
         problems = structure_problems(result, reference.result)
         if problems:
             return problems
-        try:
-            backward(result, weights)
-        except Exception as exc:
-            return [f"backward raised {type(exc).__name__}: {exc}"]
+        invocation.guarded("backward", backward, result, weights)
         errors = reference_gradient_errors(recipe, reference, truth, weights)
         moved = run_reference_gradients(perturbed_case(recipe), weights)  # one run, both gauges
         sensitivities = gradient_sensitivities(recipe, truth, weights, moved)
@@ -298,26 +280,28 @@ def gradient_problems(candidate, recipe: CaseRecipe) -> list[str]:
     return problems
 
 
+@checker
 def check_gradients(candidate, recipe: CaseRecipe) -> None:
     """Raise ConformanceFailure unless the candidate's gradients match nn.LSTM's on `recipe`.
 
     `candidate`: a Candidate, a registered name, or 'module:attr'.
     """
-    candidate = load(candidate)
-    problems = gradient_problems(candidate, recipe)
-    if problems:
-        raise _fail(candidate, recipe, problems)
+    invocation = Invocation(candidate, recipe, "check_gradients", __name__)
+    invocation.check(gradient_problems(invocation, recipe))
 
 
 # -- gradcheck -------------------------------------------------------------------------------
 
+@checker
 def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = True) -> None:
     """`torch.autograd.gradcheck` of the candidate on `recipe` (meant for tiny float64 ones):
     its backward against finite differences of its own forward, for the input (a packed
     input's .data), h0, c0 and every parameter. The candidate is rebuilt at every call, from
     the tensors gradcheck perturbs. fast_mode (the default) compares one random projection of
     each Jacobian instead of all of it: as sensitive to a wrong derivative, far cheaper."""
-    candidate = load(candidate)
+    invocation = Invocation(candidate, recipe, "check_gradcheck", __name__,
+                            **({} if fast_mode else {"fast_mode": False}))
+    candidate = invocation.candidate
     case = recipe.build()
     _, leaves = with_leaves(case)
     labels = list(leaves)
@@ -334,23 +318,21 @@ def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = True) -> No
         params = {name: given[name] for name in case.params}
         leafed = Case(spec=case.spec, params=params, input=lstm_input, hx=hx,
                       pass_hx=case.pass_hx)
-        return tensors(unpack(leafed.call(candidate.build(leafed.spec, params))))
+        return tensors(invocation.run_case(invocation.build(leafed.spec, params), leafed,
+                                           grad=True))
 
     inputs = tuple(leaves.values())
     try:
         with torch.enable_grad():
             if not any(isinstance(t, torch.Tensor) and t.requires_grad for t in forward(*inputs)):
-                raise _fail(candidate, recipe, [NOT_DIFFERENTIABLE], checker="check_gradcheck")
+                invocation.fail([NOT_DIFFERENTIABLE])
             torch.autograd.gradcheck(forward, inputs, fast_mode=fast_mode)
     except ConformanceFailure:
         raise
     except GradcheckError as exc:
-        raise _fail(candidate, recipe, [_gradcheck_problem(str(exc), labels)],
-                    checker="check_gradcheck") from None
+        invocation.fail([_gradcheck_problem(str(exc), labels)])
     except Exception as exc:
-        raise _fail(candidate, recipe,
-                    [f"gradcheck raised {type(exc).__name__}: {exc}"],
-                    checker="check_gradcheck") from exc
+        invocation.fail([f"gradcheck raised {type(exc).__name__}: {exc}"], kind="raised")
 
 
 def _gradcheck_problem(message: str, labels: list[str]) -> str:
@@ -366,22 +348,3 @@ def _gradcheck_problem(message: str, labels: list[str]) -> str:
 
     first = re.sub(r"(output|input) (\d+)", name, first)
     return f"torch.autograd.gradcheck: {first}"
-
-
-# -- in a pytest run ----------------------------------------------------------------------------
-
-def run_check(conformance_run, candidate, recipe: CaseRecipe, check=None,
-              float64_only: bool = False) -> None:
-    """`check(candidate, recipe)` (default check_gradients) on the recipe as this candidate and
-    run allow, counted for the verdict table under "backward" as well."""
-    import pytest
-
-    check = check_gradients if check is None else check
-    recipe = conformance_run.prepare(candidate, recipe)
-    if float64_only and recipe.spec.dtype != torch.float64:
-        pytest.skip(f"candidate {candidate.name!r} does not support float64 here, which "
-                    "gradcheck needs")
-    current = getattr(conformance_run, "current", None)
-    if current is not None:
-        current.counts["backward"] += 1
-    check(candidate, recipe)

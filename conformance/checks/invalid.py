@@ -22,7 +22,8 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from conformance.model.cases import Case, CaseRecipe
-from conformance.checks.metamorphic import Runner, describe_call, describe_value, self_problems, tolerances
+from conformance.checks.metamorphic import self_problems, tolerances
+from conformance.core.invoke import Invocation, checker, describe_call, describe_value
 from conformance.core.oracle import reference_module
 
 GROUPS = ("input", "hx", "packed")
@@ -186,13 +187,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else "(no message)"
 
 
+@checker
 def check_invalid(candidate, recipe: CaseRecipe, groups=GROUPS) -> None:
     """Every call of `invalid_calls(recipe)` that nn.LSTM rejects must raise; after each,
     the same forward object must still return what it returned on the valid input.
 
     Groups whose features the candidate declares unsupported are left out.
     """
-    runner = Runner(candidate, recipe, "check_invalid")
+    runner = Invocation(candidate, recipe, "check_invalid", __name__)
     candidate = runner.candidate
     groups = [g for g in groups if candidate.unsupported.isdisjoint(GROUP_NEEDS[g])]
     case = recipe.build()
@@ -208,10 +210,8 @@ def check_invalid(candidate, recipe: CaseRecipe, groups=GROUPS) -> None:
         expected_error = reference_error(case.spec, case.params, call)
         if expected_error is None:
             continue  # nn.LSTM accepts it here: nothing to demand
-        try:
-            with torch.no_grad():
-                result = call.call(forward)
-        except Exception as exc:
+        result, exc = runner.attempt(call.describe(), call.call, forward)
+        if exc is not None:
             raised = f"{type(exc).__name__}: {_first_line(exc)}"
         else:
             problems.append(

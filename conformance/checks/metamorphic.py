@@ -14,59 +14,32 @@ far apart two correct runs may be (twice the forward check's tolerance for the r
                              transposed (L, N, H); unbatched and packed input ignore the flag
     check_bidirectional      one bidirectional layer equals a forward run concatenated with a
                              run of the reverse weights on the time-flipped input, flipped back
-    check_stacking           num_layers=k equals k single-layer runs, each fed the previous
-                             output and its own slice of hx
-    check_unbatched          2-D input equals a batch of one
-    check_packed_alone       each sequence of a PackedSequence equals it run alone, unpadded
-    check_no_mutation        build and forward leave params, input and hx as they were, in
-                             value and in `_version`
-    check_determinism        on the cpu, two calls (and a call of a second build) are bitwise
-                             equal
+
+(Composing and splitting runs: conformance.checks.composition; no mutation and determinism:
+conformance.checks.integrity.)
 
 Every check takes (candidate, recipe) and raises `ConformanceFailure` with the usual message
 and a reproduction snippet naming the check.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from conformance.model.cases import Case, CaseRecipe
-from conformance.checks.forward import ConformanceFailure, failure_message, load
-from conformance.core.compare import ResultShapeError, TENSOR_NAMES, tensors, unpack
 from conformance.core import gauge
+from conformance.core.compare import TENSOR_NAMES, deviation
+from conformance.core.failures import Problem
+from conformance.core.invoke import Invocation, checker, describe_value
 from conformance.core.tolerance import Tolerance
+from conformance.model.cases import Case, CaseRecipe
 
 SELF_MULTIPLE = 2.0  # two correct runs may each be off from the truth by the forward tolerance
 
 
-# -- shared helpers (also used by the invalid-input and dropout families) -----------------
-
-def describe_value(value) -> str:
-    """A short description of a forward argument or result: kind, dtype and shape."""
-    if value is None:
-        return "None"
-    if isinstance(value, PackedSequence):
-        return (f"PackedSequence(data {_dtype_name(value.data)}{tuple(value.data.shape)}, "
-                f"batch_sizes {value.batch_sizes.tolist()})")
-    if isinstance(value, torch.Tensor):
-        return f"{_dtype_name(value)}{tuple(value.shape)}"
-    if isinstance(value, (tuple, list)):
-        inner = ", ".join(describe_value(v) for v in value)
-        return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else (
-            f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
-    return type(value).__name__
-
-
-def describe_call(input, hx=None, pass_hx: bool = True) -> str:
-    args = describe_value(input) + (f", {describe_value(hx)}" if pass_hx else "")
-    return f"forward({args})"
-
-
-def _dtype_name(t: torch.Tensor) -> str:
-    return str(t.dtype).removeprefix("torch.")
-
+# -- shared helpers (also used by the composition, invalid-input and dropout families) --
 
 def tolerances(recipe: CaseRecipe) -> list[Tolerance]:
     """The forward check's tolerance for output, h_n and c_n of `recipe` (see tolerance.py)."""
@@ -74,8 +47,8 @@ def tolerances(recipe: CaseRecipe) -> list[Tolerance]:
 
 
 def self_problem(label: str, name: str, got, want, tol: Tolerance, got_how: str,
-                 want_how: str) -> str | None:
-    """One line if two runs of the candidate differ by more than two correct runs could."""
+                 want_how: str) -> Problem | str | None:
+    """A problem if two runs of the candidate differ by more than two correct runs could."""
     if isinstance(got, PackedSequence) and isinstance(want, PackedSequence):
         for field in ("batch_sizes", "sorted_indices", "unsorted_indices"):
             g, w = getattr(got, field), getattr(want, field)
@@ -89,20 +62,14 @@ def self_problem(label: str, name: str, got, want, tol: Tolerance, got_how: str,
     if got.shape != want.shape:
         return (f"{label}: {name} has shape {tuple(got.shape)} {got_how}, should be "
                 f"{tuple(want.shape)} {want_how}")
-    got64 = got.detach().to("cpu", torch.float64)
     want64 = want.detach().to("cpu", torch.float64)
-    error = (got64 - want64).abs()
-    allowed = SELF_MULTIPLE * tol.allowed(want64)
-    both_nan = got64.isnan() & want64.isnan()
-    bad = ~(error <= allowed) & ~both_nan
-    if not bool(bad.any()):
+    found = deviation(name, got, want64, SELF_MULTIPLE * tol.allowed(want64), nan_equal=True)
+    if found is None:
         return None
-    first = tuple(int(i) for i in torch.nonzero(bad)[0]) if bad.dim() else ()
-    finite = torch.where(bad & torch.isfinite(error), error, torch.zeros_like(error))
-    return (f"{label}: {name}{list(first)} is {got64[first].item():.7g} {got_how}, should be "
-            f"{want64[first].item():.7g} {want_how}; error {error[first].item():.3g} > "
-            f"allowed {allowed[first].item():.3g}; {int(bad.sum())} of {bad.numel()} elements "
-            f"differ, max abs error {finite.max().item():.3g}")
+    return replace(found, against=f"the candidate's own result {want_how}", text=(
+        f"{label}: {name}{list(found.index)} is {found.got:.7g} {got_how}, should be "
+        f"{found.truth:.7g} {want_how}; error {found.error:.3g} > allowed {found.allowed:.3g}; "
+        f"{found.bad} of {found.total} elements differ, max abs error {found.max_abs:.3g}"))
 
 
 def self_problems(label: str, got: tuple, want: tuple, tols: list[Tolerance], got_how: str,
@@ -111,47 +78,6 @@ def self_problems(label: str, got: tuple, want: tuple, tols: list[Tolerance], go
     lines = (self_problem(label, name, g, w, tol, got_how, want_how)
              for name, g, w, tol in zip(TENSOR_NAMES, got, want, tols))
     return [line for line in lines if line]
-
-
-class Runner:
-    """Builds and calls a candidate for one check; any exception becomes a ConformanceFailure
-    in the family's format, naming the call that raised."""
-
-    def __init__(self, candidate, recipe: CaseRecipe, checker: str):
-        self.candidate = load(candidate)
-        self.recipe = recipe
-        self.checker = checker
-
-    def fail(self, problems: list[str]):
-        raise ConformanceFailure(failure_message(self.candidate, self.recipe, problems,
-                                                 checker=self.checker))
-
-    def check(self, problems: list[str]) -> None:
-        if problems:
-            self.fail(problems)
-
-    def build(self, spec, params):
-        try:
-            return self.candidate.build(spec, params)
-        except Exception as exc:
-            self.fail([f"build(spec, params) raised {type(exc).__name__}: {exc} "
-                       f"(spec {spec!r})"])
-
-    def call(self, forward, input, hx=None, pass_hx: bool = True, label: str = "") -> tuple:
-        """(output, h_n, c_n) of forward(input[, hx]) under no_grad."""
-        try:
-            with torch.no_grad():
-                result = forward(input, hx) if pass_hx else forward(input)
-        except Exception as exc:
-            self.fail([f"{label}: {describe_call(input, hx, pass_hx)} raised "
-                       f"{type(exc).__name__}: {exc}"])
-        try:
-            return unpack(result)
-        except ResultShapeError as exc:
-            self.fail([f"{label}: {describe_call(input, hx, pass_hx)}: {exc}"])
-
-    def run_case(self, forward, case: Case, label: str = "") -> tuple:
-        return self.call(forward, case.input, case.hx, case.pass_hx, label)
 
 
 def _time_dim(recipe: CaseRecipe) -> int:
@@ -167,7 +93,7 @@ def _rng(recipe: CaseRecipe, salt: int) -> np.random.Generator:
     return np.random.default_rng([recipe.seed, salt])
 
 
-def _padded(runner: Runner, label: str, result: tuple, what: str) -> tuple:
+def _padded(runner: Invocation, label: str, result: tuple, what: str) -> tuple:
     """(output, h_n, c_n) with a PackedSequence output padded (time-major, user order)."""
     output = result[0]
     if not isinstance(output, PackedSequence):
@@ -191,6 +117,7 @@ def _slice_hx(case: Case, start: int, stop: int):
 
 # -- streaming ----------------------------------------------------------------------------
 
+@checker
 def check_streaming(candidate, recipe: CaseRecipe) -> None:
     """Running the sequence in 2-3 chunks, passing each chunk's (h_n, c_n) as the next
     chunk's hx, gives the same output (concatenated over time), h_n and c_n as one run.
@@ -198,7 +125,7 @@ def check_streaming(candidate, recipe: CaseRecipe) -> None:
     Unidirectional, padded or unbatched input, seq_len >= 2 (a bidirectional run cannot be
     cut: the reverse direction starts at the end).
     """
-    runner = Runner(candidate, recipe, "check_streaming")
+    runner = Invocation(candidate, recipe, "check_streaming", __name__)
     spec = recipe.spec
     if spec.bidirectional or recipe.packed or recipe.seq_len < 2:
         raise ValueError("check_streaming needs a unidirectional recipe with padded or "
@@ -240,13 +167,14 @@ def _permutation(recipe: CaseRecipe, n: int) -> list[int]:
     return perm
 
 
+@checker
 def check_batch_permutation(candidate, recipe: CaseRecipe) -> None:
     """Permuting the sequences of a batch permutes output, h_n and c_n the same way.
 
     Padded or packed input (for packed input the lengths are permuted with the sequences and
     the outputs are compared padded).
     """
-    runner = Runner(candidate, recipe, "check_batch_permutation")
+    runner = Invocation(candidate, recipe, "check_batch_permutation", __name__)
     if recipe.unbatched:
         raise ValueError("check_batch_permutation needs batched input")
     case = recipe.build()
@@ -287,11 +215,12 @@ def check_batch_permutation(candidate, recipe: CaseRecipe) -> None:
 
 # -- batch_first --------------------------------------------------------------------------
 
+@checker
 def check_batch_first(candidate, recipe: CaseRecipe) -> None:
     """batch_first=True on (N, L, H_in) equals batch_first=False on the transposed input,
     with output transposed back; h_n and c_n are the same (never batch-first). For unbatched
     and packed input the flag has no effect at all."""
-    runner = Runner(candidate, recipe, "check_batch_first")
+    runner = Invocation(candidate, recipe, "check_batch_first", __name__)
     case = recipe.build()
     tols = tolerances(recipe)
     seq = runner.build(case.spec.replace(batch_first=False), case.params)
@@ -329,6 +258,7 @@ def _direction_params(params: dict, layer: int, reverse: bool) -> dict:
             if name.endswith(tail)}
 
 
+@checker
 def check_bidirectional(candidate, recipe: CaseRecipe) -> None:
     """A one-layer bidirectional run equals [forward run ‖ flip(reverse run on flip(x))]:
     the reverse direction is a unidirectional LSTM with the `_reverse` weights on the
@@ -336,7 +266,7 @@ def check_bidirectional(candidate, recipe: CaseRecipe) -> None:
 
     One layer, padded or unbatched input.
     """
-    runner = Runner(candidate, recipe, "check_bidirectional")
+    runner = Invocation(candidate, recipe, "check_bidirectional", __name__)
     spec = recipe.spec
     if not spec.bidirectional or spec.num_layers != 1 or recipe.packed:
         raise ValueError("check_bidirectional needs a one-layer bidirectional recipe with "
@@ -365,247 +295,3 @@ def check_bidirectional(candidate, recipe: CaseRecipe) -> None:
         "bidirectional", got, want, tols, "(bidirectional run)",
         "(forward run ‖ flip(run of the _reverse weights on the flipped sequence), "
         "h_n/c_n stacked forward, reverse)"))
-
-
-# -- stacking -----------------------------------------------------------------------------
-
-def check_stacking(candidate, recipe: CaseRecipe) -> None:
-    """num_layers=k equals k one-layer runs: layer l gets layer l-1's output as input, the
-    parameters `*_l{l}*` and hx rows l*D .. l*D+D-1; h_n and c_n stack the layers' own.
-
-    Any input kind (a PackedSequence output is fed on as it is); runs in eval mode, so
-    dropout has no effect.
-    """
-    runner = Runner(candidate, recipe, "check_stacking")
-    spec = recipe.spec
-    if spec.num_layers < 2:
-        raise ValueError("check_stacking needs num_layers >= 2")
-    case = recipe.build()
-    tols = tolerances(recipe)
-    whole = runner.build(case.spec, case.params)
-    got = runner.run_case(whole, case, "stacked")
-    d = spec.num_directions
-    x, h_n, c_n = case.input, [], []
-    for layer in range(spec.num_layers):
-        width = spec.input_size if layer == 0 else d * spec.output_size
-        one = case.spec.replace(num_layers=1, input_size=width, dropout=0.0)
-        params = {}
-        for reverse in (False, True)[:d]:
-            suffix = "_reverse" if reverse else ""
-            params.update({name + suffix: value for name, value in
-                           _direction_params(case.params, layer, reverse).items()})
-        layer_forward = runner.build(one, params)
-        x, h, c = runner.call(layer_forward, x, _slice_hx(case, layer * d, layer * d + d),
-                              case.pass_hx, f"layer {layer} alone")
-        h_n.append(h)
-        c_n.append(c)
-    try:
-        want = (x, torch.cat(h_n), torch.cat(c_n))
-    except Exception as exc:
-        runner.fail([f"stacking: the layers' states {describe_value(h_n)} do not stack: {exc}"])
-    how = f"(num_layers={spec.num_layers} in one call)"
-    want_how = f"({spec.num_layers} one-layer calls, each fed the previous layer's output)"
-    if recipe.packed:
-        got = _padded(runner, "stacking", got, how)
-        want = _padded(runner, "stacking", want, want_how)
-    runner.check(self_problems("stacking", got, want, tols, how, want_how))
-
-
-# -- unbatched ----------------------------------------------------------------------------
-
-def check_unbatched(candidate, recipe: CaseRecipe) -> None:
-    """Unbatched 2-D input (and 2-D hx) gives what the batch of one gives, squeezed."""
-    runner = Runner(candidate, recipe, "check_unbatched")
-    if not recipe.unbatched:
-        raise ValueError("check_unbatched needs an unbatched recipe (batch=None)")
-    case = recipe.build()
-    tols = tolerances(recipe)
-    forward = runner.build(case.spec, case.params)
-    got = runner.run_case(forward, case, "unbatched")
-    batched_input = case.input.unsqueeze(0 if recipe.spec.batch_first else 1)
-    hx = None if case.hx is None else tuple(s.unsqueeze(1) for s in case.hx)
-    out, h, c = runner.call(forward, batched_input, hx, case.pass_hx, "a batch of one")
-    try:
-        want = (out.squeeze(0 if recipe.spec.batch_first else 1), h.squeeze(1), c.squeeze(1))
-    except Exception as exc:
-        runner.fail([f"unbatched: the batch of one's results {describe_value((out, h, c))} "
-                     f"cannot be squeezed: {exc}"])
-    runner.check(self_problems("unbatched", got, want, tols,
-                               f"(unbatched {describe_call(case.input, case.hx, case.pass_hx)})",
-                               f"({describe_call(batched_input, hx, case.pass_hx)}, squeezed)"))
-
-
-# -- packed: each sequence alone ----------------------------------------------------------
-
-def check_packed_alone(candidate, recipe: CaseRecipe) -> None:
-    """Each sequence of a PackedSequence gives what it gives run alone as a padded batch of
-    one of its own length (its outputs, h_n and c_n); padding positions are not compared."""
-    runner = Runner(candidate, recipe, "check_packed_alone")
-    if not recipe.packed:
-        raise ValueError("check_packed_alone needs a packed recipe (lengths=...)")
-    case = recipe.build()
-    tols = tolerances(recipe)
-    forward = runner.build(case.spec, case.params)
-    got_out, got_h, got_c = _padded(runner, "packed", runner.run_case(forward, case, "packed"),
-                                    "(packed run)")
-    padded, _ = pad_packed_sequence(case.input)
-    problems = []
-    for b, length in enumerate(recipe.lengths):
-        x = padded[:length, b:b + 1]
-        if recipe.spec.batch_first:
-            x = x.transpose(0, 1).contiguous()
-        hx = None if case.hx is None else tuple(s[:, b:b + 1] for s in case.hx)
-        out, h, c = runner.call(forward, x, hx, case.pass_hx, f"sequence {b} alone")
-        if recipe.spec.batch_first and isinstance(out, torch.Tensor) and out.dim() == 3:
-            out = out.transpose(0, 1)
-        try:
-            got = (got_out[:length, b:b + 1], got_h[:, b:b + 1], got_c[:, b:b + 1])
-        except Exception as exc:
-            runner.fail([f"packed: results {describe_value((got_out, got_h, got_c))} have no "
-                         f"sequence {b}: {exc}"])
-        problems += self_problems(
-            f"packed, sequence {b} (length {length})", got, (out, h, c), tols,
-            "(in the packed batch)", f"(run alone: {describe_call(x, hx, case.pass_hx)})")
-        if problems:
-            break
-    runner.check(problems)
-
-
-# -- no mutation --------------------------------------------------------------------------
-
-def _snapshot(tensor: torch.Tensor):
-    return (tensor, tensor.detach().clone(), tensor._version, tuple(tensor.shape),
-            tensor.stride())
-
-
-def _mutation(what: str, snap, when: str) -> str | None:
-    tensor, values, version, shape, stride = snap
-    if tuple(tensor.shape) != shape or tensor.stride() != stride:
-        return (f"{what} has shape {tuple(tensor.shape)} stride {tensor.stride()} {when}, "
-                f"should be shape {shape} stride {stride} as given (changed in place)")
-    now = tensor.detach()
-    same = (now == values) | (now.isnan() & values.isnan())
-    if not bool(same.all()):
-        first = tuple(int(i) for i in torch.nonzero(~same)[0]) if same.dim() else ()
-        return (f"{what}{list(first)} is {now[first].item():.7g} {when}, should be "
-                f"{values[first].item():.7g} as given; {int((~same).sum())} of {same.numel()} "
-                f"elements changed in place (_version {version} -> {tensor._version})")
-    if tensor._version != version:
-        return (f"{what}._version is {tensor._version} {when}, should be {version} as given: "
-                "modified in place (values restored afterwards)")
-    return None
-
-
-def _input_tensors(case: Case) -> list[tuple[str, torch.Tensor]]:
-    found = []
-    if isinstance(case.input, PackedSequence):
-        for field in ("data", "batch_sizes", "sorted_indices", "unsorted_indices"):
-            value = getattr(case.input, field)
-            if value is not None:
-                found.append((f"input.{field}", value))
-    else:
-        found.append(("input", case.input))
-    if case.hx is not None:
-        found += [("hx[0] (h0)", case.hx[0]), ("hx[1] (c0)", case.hx[1])]
-    return found
-
-
-def check_no_mutation(candidate, recipe: CaseRecipe) -> None:
-    """build(spec, params) and forward(input, hx) change none of params, input (a tensor or
-    a PackedSequence's fields) and hx: not their values, shapes, strides or `_version`
-    counters, and the params dict and hx list keep their entries."""
-    runner = Runner(candidate, recipe, "check_no_mutation")
-    case = recipe.build()
-    param_snaps = {name: _snapshot(t) for name, t in case.params.items()}
-    params_dict = dict(case.params)
-    hx_items = None if case.hx is None else list(case.hx)
-
-    def params_problems(when: str) -> list[str]:
-        problems = []
-        if set(case.params) != set(params_dict) or any(
-                case.params[k] is not v for k, v in params_dict.items() if k in case.params):
-            problems.append(f"the params dict's entries were replaced or removed {when}: "
-                            f"keys {sorted(case.params)}, should be {sorted(params_dict)}")
-        for name, snap in param_snaps.items():
-            line = _mutation(f"params[{name!r}]", snap, when)
-            if line:
-                problems.append(line)
-        return problems
-
-    forward = runner.build(case.spec, case.params)
-    runner.check(params_problems("after build(spec, params)"))
-    other_snaps = [(what, _snapshot(t)) for what, t in _input_tensors(case)]
-    call = describe_call(case.input, case.hx, case.pass_hx)
-    runner.run_case(forward, case, "no mutation")
-    when = f"after {call}"
-    problems = params_problems(when)
-    problems += [line for what, snap in other_snaps if (line := _mutation(what, snap, when))]
-    if hx_items is not None and (len(case.hx) != 2 or any(
-            a is not b for a, b in zip(case.hx, hx_items))):
-        problems.append(f"the hx {type(case.hx).__name__} was modified {when}: it holds "
-                        f"{describe_value(case.hx)}, should hold {describe_value(hx_items)}")
-    runner.check(problems)
-
-
-# -- determinism --------------------------------------------------------------------------
-
-_BITS = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
-         torch.float64: torch.int64}
-
-
-def _bitwise_problem(label: str, name: str, got, want, got_how: str, want_how: str):
-    if not isinstance(got, torch.Tensor) or not isinstance(want, torch.Tensor) or \
-            got.shape != want.shape or got.dtype != want.dtype:
-        return (f"{label}: {name} is {describe_value(got)} {got_how}, should be "
-                f"{describe_value(want)} {want_how}")
-    bits = _BITS.get(got.dtype)
-    if bits is None:
-        same = got == want
-    else:
-        same = got.contiguous().view(bits) == want.contiguous().view(bits)
-    if bool(same.all()):
-        return None
-    first = tuple(int(i) for i in torch.nonzero(~same)[0]) if same.dim() else ()
-    diff = (got.double() - want.double()).abs()
-    return (f"{label}: {name}{list(first)} is {got[first].item()!r} {got_how}, should be "
-            f"bitwise {want[first].item()!r} {want_how}; {int((~same).sum())} of {same.numel()} "
-            f"elements differ, max abs difference {diff.max().item():.3g}")
-
-
-def check_determinism(candidate, recipe: CaseRecipe) -> None:
-    """On the cpu the same call gives bitwise the same output, h_n and c_n: twice on one
-    forward object, and once more on a second build."""
-    runner = Runner(candidate, recipe, "check_determinism")
-    if torch.device(recipe.spec.device).type != "cpu":
-        raise ValueError("check_determinism is a cpu check (other devices may legitimately "
-                         "use nondeterministic kernels)")
-    case = recipe.build()
-    forward = runner.build(case.spec, case.params)
-    first = runner.run_case(forward, case, "first call")
-    second = runner.run_case(forward, case, "second call")
-    third = runner.run_case(runner.build(case.spec, case.params), case,
-                            "call of a second build")
-    call = describe_call(case.input, case.hx, case.pass_hx)
-    problems = []
-    for got, how in ((second, "on the second call"), (third, "from a second build")):
-        for name, g, w in zip(TENSOR_NAMES, tensors(got), tensors(first)):
-            line = _bitwise_problem("determinism", name, g, w, f"{how} of {call}",
-                                    "as on the first call")
-            if line:
-                problems.append(line)
-        if problems:
-            break
-    runner.check(problems)
-
-
-METAMORPHIC = {
-    "streaming": check_streaming,
-    "batch_permutation": check_batch_permutation,
-    "batch_first": check_batch_first,
-    "bidirectional": check_bidirectional,
-    "stacking": check_stacking,
-    "unbatched": check_unbatched,
-    "packed_alone": check_packed_alone,
-    "no_mutation": check_no_mutation,
-    "determinism": check_determinism,
-}

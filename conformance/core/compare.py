@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
+from conformance.core.failures import Problem
 from conformance.core.tolerance import Tolerance
 
 TENSOR_NAMES = ("output", "h_n", "c_n")
@@ -77,29 +78,38 @@ def tensors(result: tuple) -> tuple:
 
 
 def value_problem(name: str, got: torch.Tensor, want: torch.Tensor, truth: torch.Tensor,
-                  tol: Tolerance) -> str | None:
-    """One line if `got` is farther from `truth` than allowed anywhere, else None.
+                  tol: Tolerance) -> Problem | None:
+    """A Problem if `got` is farther from `truth` than allowed anywhere, else None.
 
     Names the first offending index (in row-major order), the worst error, and how many
     elements are out of tolerance. NaN or inf where the truth is finite always counts.
     """
-    got64 = got.detach().to("cpu", torch.float64)
     truth64 = truth.to(torch.float64)
-    error = (got64 - truth64).abs()
-    allowed = tol.allowed(truth64)
-    bad = ~(error <= allowed)  # NaN errors are bad too
+    return deviation(name, got, truth64, tol.allowed(truth64), reference=want)
+
+
+def deviation(name: str, got: torch.Tensor, want: torch.Tensor, allowed: torch.Tensor,
+              reference: torch.Tensor | None = None, against: str = "nn.LSTM",
+              nan_equal: bool = False) -> Problem | None:
+    """The one element-wise comparison: |got - want| <= allowed everywhere, else a Problem.
+
+    NaN anywhere fails, unless `nan_equal` and both are NaN there (two runs of the candidate
+    that agree on a NaN agree). `reference`: what nn.LSTM gave in the candidate's dtype, for
+    the message (defaults to `want`)."""
+    got64 = got.detach().to("cpu", torch.float64)
+    want64 = want.detach().to("cpu", torch.float64)
+    allowed = torch.as_tensor(allowed, dtype=torch.float64).expand_as(want64)
+    error = (got64 - want64).abs()
+    bad = ~(error <= allowed)
+    if nan_equal:
+        bad &= ~(got64.isnan() & want64.isnan())
     if not bool(bad.any()):
         return None
     first = tuple(int(i) for i in torch.nonzero(bad)[0]) if bad.dim() else ()
-    finite_error = torch.where(torch.isfinite(error), error, torch.full_like(error, float("inf")))
-    worst = finite_error.max().item()
-    rel = (finite_error / truth64.abs().clamp_min(1e-30)).max().item()
-    want64 = want.detach().to("cpu", torch.float64)
-    return (
-        f"{name} differs from nn.LSTM at index {first}: got {got64[first].item():.7g}, "
-        f"nn.LSTM {want64[first].item():.7g} (float64: {truth64[first].item():.7g}), "
-        f"error {error[first].item():.3g} > allowed {allowed[first].item():.3g}; "
-        f"{int(bad.sum())} of {bad.numel()} elements out of tolerance, "
-        f"max abs error {worst:.3g}, max rel error {rel:.3g}"
-    )
-
+    finite = torch.where(torch.isfinite(error), error, torch.full_like(error, float("inf")))
+    ref64 = want64 if reference is None else reference.detach().to("cpu", torch.float64)
+    return Problem(
+        tensor=name, index=first, got=got64[first].item(), reference=ref64[first].item(),
+        truth=want64[first].item(), error=error[first].item(), allowed=allowed[first].item(),
+        bad=int(bad.sum()), total=bad.numel(), max_abs=finite.max().item(),
+        max_rel=(finite / want64.abs().clamp_min(1e-30)).max().item(), against=against)

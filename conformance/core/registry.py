@@ -178,3 +178,29 @@ def resolve(refs: list[str] | None) -> list[Candidate | BrokenCandidate]:
             continue
         chosen.append(candidate)
     return chosen
+
+
+def load(candidate) -> Candidate:
+    """A Candidate from a Candidate, a registered name, or 'module:attr'."""
+    if isinstance(candidate, Candidate):
+        return candidate
+    [loaded] = resolve([candidate])
+    if isinstance(loaded, BrokenCandidate):
+        raise CandidateLoadError(loaded.error)
+    return loaded
+
+
+def loadable_name(candidate) -> str:
+    """What `resolve` finds this candidate by: its entry-point name or module:attr."""
+    return candidate.name if candidate.name in _discovered_names() else candidate.origin
+
+
+_names_cache: set[str] | None = None
+
+
+def _discovered_names() -> set[str]:
+    """Entry-point names (cached: read once per process, every failure asks)."""
+    global _names_cache
+    if _names_cache is None:
+        _names_cache = {ep.name for ep in _entry_points()}
+    return _names_cache

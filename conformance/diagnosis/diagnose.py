@@ -16,14 +16,18 @@ The result is a `Diagnosis`: plain values (it travels through pytest-xdist) and 
 """
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass, field
 
 from conformance.model.cases import CaseRecipe
-from conformance.diagnosis.summary import phrase
+from conformance.model.features import phrase
 from conformance.diagnosis.localize import (Divergence, Observed, OutOfTime, check_time, first_divergence, observe,
                        out_of_tolerance)
-from conformance.diagnosis.probe import needed_features
+from conformance.checks.forward import check_forward
+from conformance.core import sandbox
+from conformance.core.failures import ConformanceFailure
+from conformance.diagnosis.probe import Unknown, fails, needed_features
 from conformance.diagnosis.stepwise import HYPOTHESES, REFERENCE, Inputs, trace
 from conformance.core.tolerance import Tolerance
 
@@ -39,6 +43,7 @@ class Diagnosis:
     confirmed_on: str | None = None  # the wider example that told hypotheses apart
     needs: list | None = None  # features whose removal makes the example pass (probe.py)
     probed: list = field(default_factory=list)  # features turned off to find `needs`
+    probe_check: str = "check"  # the check whose needs were measured
 
     def text(self) -> str:
         lines = [f"shrunk example: {self.recipe}", f"  features: {', '.join(self.features)}"]
@@ -112,42 +117,65 @@ def wider(recipe: CaseRecipe) -> CaseRecipe:
 
 # -- the whole diagnosis ---------------------------------------------------------------------
 
-def diagnose(candidate, recipe: CaseRecipe, timeout: float | None = 10.0,
-             budget: float = 30.0) -> Diagnosis:
-    """Localize and explain `candidate`'s divergence on `recipe` within `budget` seconds."""
+def diagnose(candidate, recipe: CaseRecipe, budget: float = 30.0, failure=None) -> Diagnosis:
+    """Localize and explain `candidate`'s divergence on `recipe` within `budget` seconds.
+
+    `failure`: the Failure being diagnosed, whose check measures the needs when the forward
+    check passes on the example (see probe.py)."""
     deadline = time.monotonic() + budget
-    timeout = min(timeout or budget, budget)  # a call that hangs cannot outlast the budget
     diagnosis = Diagnosis(repr(recipe), sorted(recipe.features()), "skipped")
     try:
-        seen = observe(candidate, recipe, timeout, deadline)
+        seen = sandbox.call(observe, candidate, recipe, deadline)
         if isinstance(seen[0], str):
             diagnosis.outcome, diagnosis.detail = seen
-            diagnosis.needs, diagnosis.probed = needed_features(candidate, recipe, timeout,
-                                                                deadline)
-            return diagnosis
-        observed, inputs, tols = seen
-        divergence = first_divergence(observed, trace(REFERENCE, inputs), inputs, tols)
-        if divergence is None:
-            diagnosis.outcome = "matches"
-            return diagnosis
-        diagnosis.outcome, diagnosis.divergence = "diverges", divergence
-        names = matching_hypotheses(observed, inputs, tols, deadline)
-        diagnosis.explained_by = names
-        if len(names) > 1:
-            diagnosis.explained_by, diagnosis.confirmed_on = _tell_apart(
-                candidate, recipe, names, timeout, deadline)
-        diagnosis.needs, diagnosis.probed = needed_features(candidate, recipe, timeout, deadline)
-    except OutOfTime:
+        else:
+            observed, inputs, tols = seen
+            divergence = first_divergence(observed, trace(REFERENCE, inputs), inputs, tols)
+            if divergence is None:
+                diagnosis.outcome = "matches"
+            else:
+                diagnosis.outcome, diagnosis.divergence = "diverges", divergence
+                names = matching_hypotheses(observed, inputs, tols, deadline)
+                diagnosis.explained_by = names
+                if len(names) > 1:
+                    diagnosis.explained_by, diagnosis.confirmed_on = _tell_apart(
+                        candidate, recipe, names, deadline)
+        check, kwargs = _probing_check(candidate, recipe, failure, diagnosis, deadline)
+        diagnosis.probe_check = check.__name__
+        diagnosis.needs, diagnosis.probed = needed_features(candidate, recipe, deadline,
+                                                            check, kwargs)
+    except (OutOfTime, Unknown):
         diagnosis.detail = f"diagnosis stopped after {budget:g} s"
         if diagnosis.outcome == "skipped":
             diagnosis.outcome = "timeout"
+    except ConformanceFailure as lost:  # the candidate's process was lost while observed
+        diagnosis.outcome = "raised"
+        diagnosis.detail = "; ".join(p.render() for p in lost.failure.problems)
+        check, kwargs = _probing_check(candidate, recipe, failure, diagnosis, deadline)
+        diagnosis.probe_check = check.__name__
+        diagnosis.needs, diagnosis.probed = needed_features(candidate, recipe, deadline,
+                                                            check, kwargs)
     return diagnosis
 
 
-def _tell_apart(candidate, recipe, names, timeout, deadline) -> tuple[list, str | None]:
+def _probing_check(candidate, recipe, failure, diagnosis, deadline):
+    """The check whose needs are measured: the forward check when it fails on the example
+    (then the defect is in the forward computation, whichever family found it), else the
+    failing family's own (when it takes the recipe as its argument)."""
+    if failure is None or failure.checker == check_forward.__name__ or \
+            failure.arguments not in (None, (recipe,)):
+        return check_forward, {}
+    if diagnosis.outcome in ("diverges", "structure", "raised") or \
+            fails(candidate, recipe, deadline):
+        return check_forward, {}
+    module = importlib.import_module(failure.checker_module)
+    return getattr(module, failure.checker), dict(failure.checker_args)
+
+
+def _tell_apart(candidate, recipe, names, deadline) -> tuple[list, str | None]:
     """Keep the hypotheses that also explain a wider example (if the candidate fails it)."""
     wide = wider(recipe)
-    seen = observe(candidate, wide, timeout, deadline)
+    seen = sandbox.call(observe, candidate, wide, deadline)
     if isinstance(seen[0], str):
         return names, None
     observed, inputs, tols = seen

@@ -16,7 +16,9 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from conformance.model.cases import Case, CaseRecipe
-from conformance.checks.forward import ConformanceFailure, forward_tolerances, run_candidate
+from conformance.checks.forward import forward_tolerances, run_candidate
+from conformance.core.failures import ConformanceFailure
+from conformance.core.invoke import Invocation
 from conformance.core.compare import structure_problems, unpack
 from conformance.core.oracle import run_reference
 from conformance.diagnosis.stepwise import Inputs, Trace, inputs_of
@@ -93,13 +95,13 @@ def _truncated(case: Case, layers: int) -> Case:
     return Case(spec, params, case.input, hx, case.pass_hx)
 
 
-def _layer_outputs_below(candidate, recipe, case, timeout, deadline) -> dict:
+def _layer_outputs_below(invocation, recipe, case, deadline) -> dict:
     """Layer l's output for l < L-1, from the candidate run with num_layers = l + 1."""
     found = {}
     for layers in range(1, recipe.spec.num_layers):
         check_time(deadline)
         try:
-            result = run_candidate(candidate, recipe, _truncated(case, layers), timeout)
+            result = run_candidate(invocation, _truncated(case, layers))
             found[layers - 1] = _time_major(recipe, result)[0]
         except ConformanceFailure:
             break  # the candidate cannot run this truncation; later ones will not help
@@ -170,20 +172,23 @@ def _divergence(name, layer, d, n, t, step, source, got, want, tol) -> Divergenc
                       float(error[worst]), float(allowed[worst]))
 
 
-def observe(candidate, recipe: CaseRecipe, timeout, deadline) -> tuple:
-    """(Observed, Inputs, tolerances), or (outcome, detail) when values cannot be compared."""
+def observe(candidate, recipe: CaseRecipe, deadline) -> tuple:
+    """(Observed, Inputs, tolerances), or (outcome, detail) when values cannot be compared.
+
+    Runs the candidate: called through `sandbox.call`, so in its worker when isolating."""
+    invocation = Invocation(candidate, recipe, "check", "conformance.checks.forward")
     case = recipe.build()
     expected = unpack(run_reference(case))
     truth = unpack(run_reference(recipe.build(dtype=torch.float64, device="cpu")))
     try:
-        actual = run_candidate(candidate, recipe, case, timeout)
+        actual = run_candidate(invocation, case)
     except ConformanceFailure as failure:
-        return "raised", str(failure).splitlines()[1].strip(" -")
+        return "raised", "; ".join(p.render() for p in failure.failure.problems)
     problems = structure_problems(actual, expected)
     if problems:
         return "structure", "; ".join(problems)
     _, h_n, c_n = _time_major(recipe, actual)
-    layers = _layer_outputs_below(candidate, recipe, recipe.build(), timeout, deadline)
+    layers = _layer_outputs_below(invocation, recipe, recipe.build(), deadline)
     layers[recipe.spec.num_layers - 1] = _time_major(recipe, actual)[0]
     return Observed(layers, h_n, c_n), inputs_of(recipe), forward_tolerances(recipe, expected, truth)
 

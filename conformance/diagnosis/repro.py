@@ -11,11 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-import torch
 
-from conformance.model.cases import CaseRecipe
-from conformance.checks.forward import loadable_name
-from conformance.model.spec import LSTMSpec
 
 REPRO_DIR = "repro"
 
@@ -29,7 +25,7 @@ import sys
 import torch
 
 from conformance import CaseRecipe, ConformanceFailure, LSTMSpec
-from conformance.checks.forward import load
+from conformance.core.registry import load
 from conformance.core.compare import TENSOR_NAMES, tensors, unpack
 from conformance.diagnosis.diagnose import diagnose
 from conformance.core.oracle import reference_module
@@ -100,50 +96,24 @@ def script_name(candidate_name: str, test_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".py"
 
 
-def family_snippet(message: str) -> str | None:
-    """The Python lines under "reproduce with:" in a ConformanceFailure's message."""
-    lines = message.splitlines()
-    if "  reproduce with:" not in lines:
-        return None
-    start = lines.index("  reproduce with:") + 1
-    code = [line[6:] for line in lines[start:] if line.startswith("      ")]
-    return "\n".join(code) or None
-
-
-def checker_in(snippet: str) -> str | None:
-    """The check the snippet's last line calls ("check", "check_invalid", ...)."""
-    match = re.match(r"(\w+)\(", snippet.splitlines()[-1])
-    return match.group(1) if match else None
-
-
-def recipe_in(snippet: str) -> CaseRecipe | None:
-    """The CaseRecipe the snippet's last line passes, rebuilt from its repr (or None)."""
-    line = snippet.splitlines()[-1]
-    start = line.find("CaseRecipe(")
-    if start < 0:
-        return None
-    depth = 0
-    for end in range(start + len("CaseRecipe"), len(line)):
-        depth += {"(": 1, ")": -1}.get(line[end], 0)
-        if depth == 0:
-            break
-    names = {"CaseRecipe": CaseRecipe, "LSTMSpec": LSTMSpec, "torch": torch,
-             "__builtins__": {}}
-    recipe = eval(line[start:end + 1], names)  # a repr this package printed
-    return recipe if isinstance(recipe, CaseRecipe) else None
-
-
-def script(candidate, recipe: CaseRecipe, test_id: str, message: str = "") -> str:
-    """The text of the repro script."""
-    snippet = family_snippet(message)
-    body = "    return None"
-    if snippet:
-        # The snippet loads the candidate by the same name; the check is its last line.
-        body = "\n".join("    " + line for line in snippet.splitlines())
-    module = (candidate.origin or loadable_name(candidate)).partition(":")[0]
-    return TEMPLATE.format(test=test_id, name=candidate.name, filename=script_name(
-        candidate.name, test_id), loadable=loadable_name(candidate), recipe=recipe,
+def script(failure, test_id: str) -> str:
+    """The text of the repro script for `failure` (a core.failures.Failure)."""
+    # The snippet loads the candidate by the same name; the check is its last line.
+    body = "\n".join("    " + line for line in failure.reproduction().splitlines())
+    module = failure.loadable.partition(":")[0] if ":" in failure.loadable else \
+        _entry_point_module(failure.loadable)
+    return TEMPLATE.format(test=test_id, name=failure.candidate, filename=script_name(
+        failure.candidate, test_id), loadable=failure.loadable, recipe=failure.recipe,
         search_path=_search_path(module), family_check=body)
+
+
+def _entry_point_module(name: str) -> str:
+    from conformance.core.registry import _entry_points
+
+    for ep in _entry_points():
+        if ep.name == name:
+            return ep.value.partition(":")[0]
+    return name
 
 
 def _search_path(module: str) -> str:
@@ -157,11 +127,10 @@ def _search_path(module: str) -> str:
     return str(path.parents[depth - 1])
 
 
-def write_script(directory, candidate, recipe: CaseRecipe, test_id: str,
-                 message: str = "") -> str:
+def write_script(directory, failure, test_id: str) -> str:
     """Write the script under directory/repro/; return its path relative to `directory`."""
-    relative = Path(REPRO_DIR) / script_name(candidate.name, test_id)
+    relative = Path(REPRO_DIR) / script_name(failure.candidate, test_id)
     path = Path(directory) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(script(candidate, recipe, test_id, message))
+    path.write_text(script(failure, test_id))
     return relative.as_posix()

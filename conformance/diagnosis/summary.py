@@ -12,23 +12,9 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from conformance.model.features import BASIC
+from conformance.model.features import BASIC, COMMON, phrase
 
-PHRASES = {
-    "num_layers": "num_layers >= 2", "bidirectional": "bidirectional",
-    "proj_size": "proj_size > 0", "no_bias": "bias=False", "batch_first": "batch_first",
-    "seq_first": "seq_first", "unbatched": "unbatched input", "packed": "packed input",
-    "initial_state": "an initial state (hx)", "dropout": "dropout > 0",
-    "backward": "gradients", "cpu": "device cpu", "cuda": "device cuda", "mps": "device mps",
-}
-# Present in nearly every example: blamed only when nothing rarer separates.
-COMMON = frozenset({"seq_first", "float32", "float64", "cpu"})
 MAX_SET = 4  # longest conjunction tried
-
-
-def phrase(features) -> str:
-    words = [PHRASES.get(f, f) for f in sorted(features)]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def summarize(groups: dict, passing_columns: list[str]) -> str | None:

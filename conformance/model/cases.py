@@ -108,6 +108,7 @@ class CaseRecipe:
             "unbatched": self.unbatched,
             "packed": self.packed,
             "initial_state": self.has_initial_state,
+            "empty_batch": self.batch == 0,
         }
         names.update(name for name, on in flags.items() if on)
         return frozenset(names)

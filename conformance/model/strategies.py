@@ -3,7 +3,7 @@
 Small composable pieces: every axis of `specs` and `recipes` is itself a strategy argument, so
 a test family fixes the axes it is about (`specs(bidirectional=st.just(True))`) and leaves the
 others random. Strategies generate over every feature; what a candidate does not support is
-mapped away afterwards by `conformance.model.restrict`, so explicit `@example`s work the same way.
+mapped away afterwards by `conformance.model.features`, so explicit `@example`s work the same way.
 Sampled lists put the simplest choice first because Hypothesis shrinks towards it.
 """
 from __future__ import annotations

@@ -5,17 +5,17 @@ too): the results go into the report's sections (printed with the failure) and i
 test's user property (plain values, so they travel to the xdist controller and the JSON).
 A diagnosis that errs or runs long never breaks the run: it is reported as unavailable.
 
-The failing example is the recipe in the failure's own "reproduce with:" snippet: the last
-example a test ran is not always the failing one (a failing explicit @example is followed by
-the others). Without a snippet, the last recorded example is used.
+The failing example is the one in the raised `Failure` (the last example a test ran is not
+always the failing one: a failing explicit @example is followed by the others); without a
+Failure (the test failed some other way), the last recorded example is used.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from conformance.checks.forward import ConformanceFailure
+from conformance.core.failures import failure_of
 from conformance.diagnosis.diagnose import diagnose
-from conformance.diagnosis.repro import checker_in, family_snippet, recipe_in, write_script
+from conformance.diagnosis.repro import write_script
 
 SECTION = "conformance diagnosis"
 BUDGET = 30.0  # seconds per failure, all calls of the candidate and the reference together
@@ -26,56 +26,37 @@ def attach(item, call, report, run, data: dict) -> None:
     candidate = getattr(getattr(item, "callspec", None), "params", {}).get("candidate")
     if candidate is None or not hasattr(candidate, "build"):
         return
-    failure_exc = conformance_failure(getattr(call.excinfo, "value", None))
-    message = str(failure_exc) if failure_exc is not None else ""
-    snippet = family_snippet(message)
-    try:
-        recipe = recipe_in(snippet) if snippet else None
-    except Exception:  # an unparsable snippet: fall back to the last example
-        recipe = None
+    failure = failure_of(getattr(call.excinfo, "value", None))
+    recipe = failure.recipe if failure is not None else None
     recipe = recipe or getattr(run.current, "last_recipe", None)
     if recipe is None:
         return
-    data["failing_features"] = sorted(recipe.features())  # the verdict table blames these
-    failure: dict = {"shrunk": repr(recipe),
-                     "check": (checker_in(snippet) if snippet else None) or "other"}
+    data["failing_features"] = sorted(recipe.features())
+    found: dict = failure.as_dict() if failure is not None else {"check": "other"}
     directory = item.config.getoption("conformance_report")
     try:
-        if candidate.name in run.hung:
-            text = (f"shrunk example: {recipe!r}\nno localization: the candidate hung and is "
-                    "not called again")
-        else:
-            diagnosis = diagnose(candidate, recipe, timeout=run.example_timeout, budget=BUDGET)
-            text = diagnosis.text()
-            failure["localization"] = _localization(diagnosis)
-        if directory:
-            failure["repro"] = write_script(directory, candidate, recipe, item.nodeid, message)
+        diagnosis = diagnose(candidate, recipe, budget=BUDGET, failure=failure)
+        text = diagnosis.text()
+        found["localization"] = _localization(diagnosis)
+        if failure is not None:
+            failure.localization = found["localization"]
+            if directory:
+                found["repro"] = write_script(directory, failure, item.nodeid)
     except Exception as exc:  # the diagnosis is a help; it must never break the run
         text = (f"shrunk example: {recipe!r}\ndiagnosis unavailable: "
                 f"{type(exc).__name__}: {exc}")
     # The JSON keeps the script's path relative to the report directory (same in every run).
-    failure["diagnosis"] = text
-    if "repro" in failure:
-        text += f"\nrepro script: {Path(directory, failure['repro'])}"
+    found["diagnosis"] = text
+    if "repro" in found:
+        text += f"\nrepro script: {Path(directory, found['repro'])}"
     report.sections.append((SECTION, text))
-    data["failure"] = failure
-
-
-def conformance_failure(exc) -> ConformanceFailure | None:
-    """`exc` itself, or the first ConformanceFailure inside an exception group."""
-    if isinstance(exc, ConformanceFailure):
-        return exc
-    for inner in getattr(exc, "exceptions", ()):
-        found = conformance_failure(inner)
-        if found is not None:
-            return found
-    return None
+    data["failure"] = found
 
 
 def _localization(diagnosis) -> dict:
-    """The machine-readable part: outcome, where, and which mistakes explain it."""
+    """The machine-readable part: outcome, where, which mistakes explain it, what it needs."""
     out = {"outcome": diagnosis.outcome, "explained_by": diagnosis.explained_by,
-           "needs": diagnosis.needs}
+           "needs": diagnosis.needs, "probe_check": diagnosis.probe_check}
     d = diagnosis.divergence
     if d is not None:
         out.update(tensor=d.tensor, layer=d.layer, direction=d.direction, batch=d.batch,

@@ -5,12 +5,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
+import torch
 
-from conformance.model.cases import CaseRecipe
-from conformance.checks.forward import DEFAULT_TIMEOUT, ConformanceFailure, check_forward
-from conformance.core.guard import CandidateTimeout
+from conformance.checks.forward import check_forward
+from conformance.checks.gradients import check_gradients
 from conformance.core.registry import BrokenCandidate, Candidate
-from conformance.model.restrict import restrict
+from conformance.model.cases import CaseRecipe
+from conformance.model.features import restrict
 from conformance.plugin.verdict import Verdicts
 
 
@@ -33,10 +34,8 @@ class Recording:
 
 class ConformanceRun:
     def __init__(self, candidates: list, devices: tuple[str, ...], fail_fast: bool = False,
-                 profile: str = "dev", example_timeout: float | None = DEFAULT_TIMEOUT):
+                 profile: str = "dev"):
         self.profile = profile
-        self.example_timeout = example_timeout
-        self.hung: dict[str, str] = {}  # candidate -> the timeout message
         self.candidates = candidates
         self.devices = devices
         self.fail_fast = fail_fast
@@ -63,8 +62,7 @@ class ConformanceRun:
             features = recipe.features()
             self.current.counts.update(features)
             self.current.last_features = tuple(sorted(features))
-            if recipe.batch != 0:  # an empty batch computes nothing: no evidence either way
-                self.current.combos.add(self.current.last_features)
+            self.current.combos.add(self.current.last_features)
             self.current.last_recipe = recipe
 
     def prepare(self, candidate: Candidate, recipe: CaseRecipe) -> CaseRecipe:
@@ -78,21 +76,18 @@ class ConformanceRun:
 
     def check_forward(self, candidate, recipe: CaseRecipe) -> None:
         """The forward differential check, on the recipe as this candidate and run allow."""
-        recipe = self.prepare(candidate, recipe)
-        self.guarded(candidate, check_forward, candidate, recipe, timeout=self.example_timeout)
+        check_forward(candidate, self.prepare(candidate, recipe))
 
-    def guarded(self, candidate, check, *args, **kwargs):
-        """Run a check; once a candidate has hung, fail at once instead of hanging again."""
-        if candidate.name in self.hung:
-            raise ConformanceFailure(
-                f"candidate {candidate.name!r} hung earlier in this run and is not called "
-                f"again: {self.hung[candidate.name]}")
-        try:
-            return check(*args, **kwargs)
-        except ConformanceFailure as failure:
-            if isinstance(failure.__cause__, CandidateTimeout):
-                self.hung[candidate.name] = str(failure.__cause__)
-            raise
+    def check_backward(self, candidate, recipe: CaseRecipe, check=check_gradients,
+                       float64_only: bool = False) -> None:
+        """`check(candidate, recipe)` of the gradient family, counted under "backward" too."""
+        recipe = self.prepare(candidate, recipe)
+        if float64_only and recipe.spec.dtype != torch.float64:
+            pytest.skip(f"candidate {candidate.name!r} does not support float64 here, which "
+                        "gradcheck needs")
+        if self.current is not None:
+            self.current.counts["backward"] += 1
+        check(candidate, recipe)
 
 
 def is_broken(candidate) -> bool:

@@ -11,16 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from conformance.diagnosis.summary import summarize
-from conformance.model.features import BASIC, COLUMNS
+from conformance.model.features import BASIC, COLUMNS, OFF_SWITCHES, SHORT
 
 PROPERTY = "lstm_conformance"
-SHORT = {
-    "basic": "basic", "num_layers": "layers", "bidirectional": "bidir", "proj_size": "proj",
-    "no_bias": "nobias", "batch_first": "bfirst", "seq_first": "sfirst", "unbatched": "unbat",
-    "packed": "packed", "initial_state": "hx", "dropout": "drop", "backward": "grad",
-    "float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64", "cpu": "cpu",
-    "cuda": "cuda", "mps": "mps",
-}
 # Features every example has one of; a failure is not blamed on them unless nothing else.
 ORDINARY = frozenset({BASIC, "seq_first", "float64", "float32", "cpu"})
 
@@ -32,6 +25,8 @@ class Row:
     xfailed: set = field(default_factory=set)  # columns whose tests failed as declared
     examples: Counter = field(default_factory=Counter)
     failed: set = field(default_factory=set)
+    sure: set = field(default_factory=set)  # failed, and a failing example needs it
+    unsure: set = field(default_factory=set)  # failed, but what the failure needs is unknown
     broken: str | None = None
     failures: list = field(default_factory=list)  # one dict per failed test
     tests: list = field(default_factory=list)  # (test id, columns, outcome, failing features)
@@ -62,23 +57,23 @@ class Verdicts:
             if report.passed:
                 row.examples_of[report.nodeid] = [frozenset(c) | set(columns)
                                                   for c in data.get("combos", ())]
-            if report.failed:
-                row.failures.append({
-                    "test": report.nodeid,
-                    "columns": sorted(blame(columns, data.get("failing_features"))),
-                    "message": crash_message(report),
-                    **data.get("failure", {}),
-                })
-            if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
+            if report.failed and data.get("xpass"):
                 row.failed.update(set(columns) & row.xfail)
             elif report.failed:
-                row.failed.update(blame(columns, data.get("failing_features")))
+                blamed, unsure = blame(columns, data)
+                row.failures.append({"test": report.nodeid, "columns": sorted(blamed),
+                                     "needs_measured": not unsure,
+                                     "message": crash_message(report),
+                                     **data.get("failure", {})})
+                row.failed.update(blamed)
+                (row.unsure if unsure else row.sure).update(blamed)
             elif hasattr(report, "wasxfail"):
                 row.xfailed.update(set(columns) & row.xfail)
 
     def status(self, name: str, column: str) -> tuple[str, int]:
         """(status word, examples) for the JSON report."""
-        words = {"ERROR": "error", "XPASS": "xpass", "FAIL": "fail", "xfail": "xfail",
+        words = {"ERROR": "error", "XPASS": "xpass", "FAIL": "fail", "FAIL?": "fail",
+                 "xfail": "xfail",
                  "unsup": "unsupported", "-": "not run"}
         cell = self.cell(name, column)
         return words.get(cell, "pass"), self.rows[name].examples.get(column, 0)
@@ -88,7 +83,9 @@ class Verdicts:
         if row.broken:
             return "ERROR"
         if column in row.failed:
-            return "XPASS" if column in row.xfail else "FAIL"
+            if column in row.xfail:
+                return "XPASS"
+            return "FAIL?" if column in row.unsure - row.sure else "FAIL"
         if column in row.xfailed:
             return "xfail"
         if column in row.unsupported:
@@ -103,7 +100,9 @@ class Verdicts:
         for name in self.rows:
             cells = (self.cell(name, c).rjust(widths[c]) for c in COLUMNS)
             lines.append(name.ljust(name_width) + " " + " ".join(cells))
-        lines.append("ok N: passed, N examples used the feature; FAIL: a test of it failed; "
+        lines.append("ok N: passed, N examples used the feature; FAIL: a failing example needs "
+                     "it; FAIL?: a test of it failed, and what the failure needs could not be "
+                     "measured; "
                      "unsup: declared unsupported; xfail: failed as declared; XPASS: declared "
                      "xfail but passed (strict); -: not run; ERROR: candidate did not load")
         lines += [f"{name}: {text}" for name in self.rows if (text := self.summary(name))]
@@ -122,9 +121,10 @@ class Verdicts:
             if outcome == "failed" and features:
                 failure = by_test.get(test, {})
                 measured = failure.get("localization", {}).get("needs")
-                # Needs are measured with the forward check, whatever check failed: such
-                # failures are one family, that of the forward divergence.
-                check = "check" if measured is not None else failure.get("check", "other")
+                # Needs measured with the forward check, whatever check failed, make such
+                # failures one family: that of the forward divergence.
+                check = (failure["localization"].get("probe_check", "check")
+                         if measured is not None else failure.get("check", "other"))
                 files, sets, needs = failing.setdefault(check, (set(), [], []))
                 files.add(test.split("::")[0])
                 sets.append(frozenset(features) | set(columns))
@@ -149,9 +149,23 @@ def crash_message(report) -> str:
     return "\n".join(text.splitlines()[:6])
 
 
-def blame(columns, failing_features) -> set[str]:
-    """Columns a failure is attributed to: the test's own, else the example's unusual ones."""
-    if columns:
-        return set(columns)
-    unusual = set(failing_features or ()) - ORDINARY
-    return unusual or {BASIC}
+def blame(columns, data: dict) -> tuple[set[str], bool]:
+    """(columns a failure is attributed to, whether that is a guess).
+
+    A failing example's measured needs (probe.py) decide: a column fails when the example
+    needs it, and the other features of that example keep their ok. Edges (T=1, sizes of 1)
+    are not columns: a failure that needs only them is the basic arithmetic's. When the
+    failing family's own check measured the needs, the test's columns that cannot be turned
+    off (backward, basic, ...) are needed by construction. Without a measurement: the test's
+    own columns that the example has, else its unusual features, marked as a guess.
+    """
+    localization = (data.get("failure") or {}).get("localization") or {}
+    needs = localization.get("needs")
+    features = set(data.get("failing_features") or ())
+    if needs is None:
+        guess = set(columns) & (features | {BASIC}) or (features - ORDINARY) or {BASIC}
+        return guess, True
+    blamed = {n for n in needs if n in COLUMNS}
+    if localization.get("probe_check", "check") != "check":
+        blamed |= {c for c in columns if c not in OFF_SWITCHES}
+    return blamed or {BASIC}, False

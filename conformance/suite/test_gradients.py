@@ -11,7 +11,7 @@ from conformance import CaseRecipe, LSTMSpec
 
 from conformance.model import pins
 from conformance.model import strategies as cs
-from conformance.checks.gradients import check_gradcheck, check_gradients, run_check
+from conformance.checks.gradients import check_gradcheck, check_gradients
 
 # Every dtype, as often as the forward families draw it. In float16/bfloat16 the derived
 # tolerance is sound (no false alarm on any built-in over 1,800 random examples, worst error
@@ -45,7 +45,7 @@ SATURATED_LONG_FLOAT32 = CaseRecipe(
 @example(recipe=pins.SMALL_PROJECTION_GRADIENT)
 def test_gradients(candidate, recipe, conformance_run):
     """d(random weighted sum of output, h_n, c_n) / d(input, h0, c0, every parameter)."""
-    run_check(conformance_run, candidate, recipe, check_gradients)
+    conformance_run.check_backward(candidate, recipe, check_gradients)
 
 
 # gradcheck: tiny float64 examples, one per feature of the backward pass and one with all.
@@ -68,4 +68,4 @@ GRADCHECK_RECIPES = {
 @pytest.mark.parametrize("recipe", [pytest.param(r, id=k) for k, r in GRADCHECK_RECIPES.items()])
 def test_gradcheck(candidate, recipe, conformance_run):
     """torch.autograd.gradcheck (fast mode) in float64: backward vs finite differences."""
-    run_check(conformance_run, candidate, recipe, check_gradcheck, float64_only=True)
+    conformance_run.check_backward(candidate, recipe, check_gradcheck, float64_only=True)

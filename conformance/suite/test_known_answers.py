@@ -2,7 +2,7 @@
 See conformance.checks.known_answers."""
 import pytest
 
-from conformance.checks.known_answers import KNOWN_ANSWERS, check_known_answer
+from conformance.checks.known_answers import KNOWN_ANSWERS, check_known_answer, recipe_for
 
 pytestmark = pytest.mark.conformance()  # columns come from each parameter's own mark
 
@@ -14,4 +14,4 @@ KEYS = [pytest.param(f"{name}@{dtype}", marks=pytest.mark.conformance(column),
 
 @pytest.mark.parametrize("key", KEYS)
 def test_known_answer(candidate, key, conformance_run):
-    check_known_answer(candidate, key, prepare=conformance_run.prepare)
+    check_known_answer(candidate, key, conformance_run.prepare(candidate, recipe_for(key)))

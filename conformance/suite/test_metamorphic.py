@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 from conformance import CaseRecipe, LSTMSpec
 from conformance.model import pins
 from conformance.model import strategies as cs
+from conformance.checks.composition import check_packed_alone, check_stacking, check_unbatched
+from conformance.checks.integrity import check_determinism, check_no_mutation
 from conformance.checks.metamorphic import (check_batch_first, check_batch_permutation,
-                                     check_bidirectional, check_determinism,
-                                     check_no_mutation, check_packed_alone, check_stacking,
-                                     check_streaming, check_unbatched)
+                                            check_bidirectional, check_streaming)
 
 NOT_PACKED = st.sampled_from(("padded", "padded", "unbatched"))
 

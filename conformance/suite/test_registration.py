@@ -2,12 +2,12 @@
 import pytest
 
 from conformance.model.features import FEATURES
-from conformance.plugin.run import is_broken
+from conformance.core.registry import BrokenCandidate
 
 
 @pytest.mark.conformance()
 def test_candidate_loads(candidate):
-    if is_broken(candidate):
+    if isinstance(candidate, BrokenCandidate):
         pytest.fail(candidate.error, pytrace=False)
     assert callable(candidate.build), f"candidate {candidate.name!r}: build is not callable"
     assert candidate.unsupported <= FEATURES.keys()
