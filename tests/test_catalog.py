@@ -33,7 +33,7 @@ def catalog_run(tmp_path_factory):
     # waits, and the catalog run is half of the default test run's time.
     return run_suites(groups_by_control(), tmp_path_factory.mktemp("catalog"),
                       files=suite_files(FIRST),
-                      extra=("--impl-fail-fast",), timeout=900)
+                      extra=("--conformance-fail-fast",), timeout=900)
 
 
 def _outcomes(row) -> Counter:

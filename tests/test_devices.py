@@ -14,7 +14,7 @@ from conformance.model.features import available_devices, restrict
 from conformance.model.spec import LSTMSpec
 
 HAS_CUDA = torch.cuda.is_available()
-DEVICE_FAMILY = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--impl", "numpy",
+DEVICE_FAMILY = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--conformance-impl", "numpy",
                  "-k", "test_device and cuda", "-rs"]
 
 
@@ -61,7 +61,7 @@ def test_cuda_column_is_skipped_cleanly_without_cuda(inline_run, monkeypatch):
         "*device cuda: torch reports no such device here*",
     ])
     # Asking for it does not make it appear.
-    result = inline_run(*DEVICE_FAMILY, "--device", "cuda")
+    result = inline_run(*DEVICE_FAMILY, "--conformance-device", "cuda")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*device cuda: torch reports no such device here*"])
 
@@ -81,6 +81,6 @@ def test_cuda_column_runs_when_torch_reports_cuda(inline_run, monkeypatch):
         result.stdout.fnmatch_lines(["*test_device[[]numpy-cuda[]]*",
                                      "*Torch not compiled with CUDA enabled*"])
     # --device cpu excludes it again, with its own reason.
-    result = inline_run(*DEVICE_FAMILY, "--device", "cpu")
+    result = inline_run(*DEVICE_FAMILY, "--conformance-device", "cpu")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*device cuda: excluded by --device*"])

@@ -257,7 +257,7 @@ def test_failing_run_writes_a_repro_script_that_reproduces(pytester, monkeypatch
     report_dir = tmp_path / "report"
     result = pytester.runpytest_subprocess(
         "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--hypothesis-profile", "ci",
-        "-k", "test_single_layer_cell", "--impl", f"{BUGS}:build_gate_order_if",
+        "-k", "test_single_layer_cell", "--conformance-impl", f"{BUGS}:build_gate_order_if",
         "--conformance-report", str(report_dir))
     result.assert_outcomes(failed=1)
     out = result.stdout.str()

@@ -27,14 +27,14 @@ def run(pytester, monkeypatch):
 
 
 def impl(name):
-    return ["--impl", f"tests.harness_candidates:{name}"]
+    return ["--conformance-impl", f"tests.harness_candidates:{name}"]
 
 
 def test_misbehaving_candidates_each_get_a_clear_message(run):
     names = ["good", "raises", "build_raises", "wrong_type", "wrong_arity", "wrong_shape",
              "nan", "wrong_dtype", "hangs", "prints"]
     args = [a for n in names for a in impl(n)]
-    result = run(*args, *FAST, "--example-timeout", "1")
+    result = run(*args, *FAST, "--conformance-example-timeout", "1")
     out = result.stdout.str()
     expected = {
         "raises": "forward raised RuntimeError: kernel exploded",
@@ -65,7 +65,7 @@ def _lines_for(out, needle):
 
 
 def test_unknown_impl_is_a_usage_error(run):
-    result = run("--impl", "no-such-lstm")
+    result = run("--conformance-impl", "no-such-lstm")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--impl 'no-such-lstm': no such candidate. Registered:*numpy*"])
 
@@ -134,12 +134,12 @@ def test_cuda_is_selected_when_torch_reports_it(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has cuda")
 def test_cuda_tests_skip_cleanly_without_a_device(run):
-    result = run("--impl", "numpy", "-p", "no:cacheprovider", "-k", "test_device", "-rs")
+    result = run("--conformance-impl", "numpy", "-p", "no:cacheprovider", "-k", "test_device", "-rs")
     result.stdout.fnmatch_lines(["*SKIPPED*device cuda: torch reports no such device here*"])
     result.assert_outcomes(passed=1, skipped=2)
 
 
 def test_device_option_excludes_devices(pytester):
-    config = pytester.parseconfigure("--device", "cpu", "-p", "no:cacheprovider")
+    config = pytester.parseconfigure("--conformance-device", "cpu", "-p", "no:cacheprovider")
     from conformance.plugin import RUN_KEY
     assert config.stash[RUN_KEY].devices == ("cpu",)

@@ -87,7 +87,7 @@ def test_a_run_replays_failures_from_the_shared_copy_without_writing_it(pytester
     for var in ("CI", SHARED_DATABASE_ENV, "PYTEST_ADDOPTS"):
         monkeypatch.delenv(var, raising=False)
     pytester.makepyfile(test_rare=PROPERTY)
-    args = ["-p", "no:cacheprovider", "--hypothesis-profile", "dev", "--impl", "numpy", "-q"]
+    args = ["-p", "no:cacheprovider", "--hypothesis-profile", "dev", "--conformance-impl", "numpy", "-q"]
 
     monkeypatch.setenv("FIND", "1")
     pytester.runpytest_subprocess(*args).assert_outcomes(failed=1)

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 
-GRACE = 2.0  # seconds the parent waits past a call's limit before killing the worker
+GRACE = 1.0  # seconds the parent waits past a call's limit before killing the worker
 SHARED_DEADLINE = None  # in a worker: (multiprocessing Value 'd', Array 'c') for the parent
 
 
@@ -45,7 +45,7 @@ def time_limit(seconds: float | None, what: str):
                                "(--conformance-example-timeout): it hangs or is far too slow")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    outer = _publish(time.monotonic() + seconds + GRACE, what)
+    outer = _publish(time.monotonic() + seconds + min(GRACE, seconds), what)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield

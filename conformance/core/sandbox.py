@@ -32,7 +32,6 @@ import traceback
 from conformance.core import guard, registry
 from conformance.core.failures import ConformanceFailure, Failure, Problem
 
-GRACE = 2.0  # seconds past the per-call limit before the parent kills a worker
 POLL = 0.02  # seconds between the parent's checks of a busy worker
 MIB = 1 << 20
 DEFAULT_MEMORY_LIMIT_MIB = 4096  # resident memory a worker may grow by
@@ -41,9 +40,13 @@ DEFAULT_MEMORY_LIMIT_MIB = 4096  # resident memory a worker may grow by
 class Settings:
     isolation: bool = False  # the plugin turns it on for a suite run
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT_MIB * MIB
-    # After a hang, a test's further examples get this much time per call, so that shrinking
-    # a hanging example does not cost the full limit at every step (reset by `new_test`).
+    # After a hang, a test's further examples get this much time per call (tiny examples run
+    # in milliseconds), so that shrinking a hanging example does not cost the full limit at
+    # every step (reset by `new_test`).
     after_hang: float | None = None
+
+
+AFTER_HANG = 0.5  # seconds per call for the rest of a test that hung
 
 
 IN_WORKER = False
@@ -131,7 +134,7 @@ class Worker:
             if due and time.monotonic() > due:
                 what = self.label.value.decode(errors="replace")
                 self.stop()
-                Settings.after_hang = max(1.0, (timeout or 0) / 20)
+                Settings.after_hang = AFTER_HANG
                 return self._fail(check, candidate, args, kwargs, "timeout", (
                     f"{what} did not return within {timeout:g} s (the per-call limit, "
                     "--conformance-example-timeout), not even to SIGALRM: it hangs in native "
@@ -149,7 +152,7 @@ class Worker:
             return value
         if tag == "failure":
             if isinstance(value, Failure) and value.kind == "timeout":
-                Settings.after_hang = max(1.0, (timeout or 0) / 20)
+                Settings.after_hang = AFTER_HANG
             raise ConformanceFailure(value)
         raise value from RemoteError(getattr(value, "remote_traceback", ""))
 

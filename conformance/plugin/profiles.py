@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis.database import (DirectoryBasedExampleDatabase, ExampleDatabase,
                                  MultiplexedDatabase, ReadOnlyDatabase)
 
@@ -52,7 +52,10 @@ def database(profile: str) -> ExampleDatabase | None:
 
 def register_profiles() -> None:
     for profile in PROFILES:
-        kwargs = dict(max_examples=MAX_EXAMPLES[profile], deadline=None, print_blob=True)
+        # No explain phase: it traces every line the test runs to say which ones a failure
+        # needs (minutes per failing test here), and the suite's own diagnosis says more.
+        kwargs = dict(max_examples=MAX_EXAMPLES[profile], deadline=None, print_blob=True,
+                      phases=[p for p in Phase if p != Phase.explain])
         db = database(profile)
         if db is not None:
             kwargs["database"] = db

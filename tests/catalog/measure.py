@@ -48,7 +48,7 @@ def time_to_first_failure(junit: Path, names: list[str]) -> dict[str, float]:
 def measure_single_process(bugs, workdir: Path) -> list[tuple]:
     junit = workdir / "junit.xml"
     run = run_suite([b.ref for b in bugs], workdir,
-                    extra=("--impl-fail-fast", f"--junitxml={junit}"))
+                    extra=("--conformance-fail-fast", f"--junitxml={junit}"))
     spent = time_to_first_failure(junit, [b.name for b in bugs])
     return [(b, (failed_tests(run.candidate(b.name)) or ["(none: escaped)"])[0], spent[b.name])
             for b in bugs]

@@ -100,7 +100,7 @@ def run_suites(groups: list[list[str]], workdir: Path, *, files: list[str] | Non
                "no:cacheprovider", "-p", "tests.catalog.scope", "--hypothesis-profile", "ci",
                "--conformance-report", str(part / "report"), *extra]
         for ref in refs:
-            cmd += ["--impl", ref]
+            cmd += ["--conformance-impl", ref]
         env = dict(os.environ, **{CI_DATABASE_ENV: str(part / "hypothesis-db")})
         for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID",
                     "PYTEST_CURRENT_TEST"):  # the outer pytest run's, not this run's

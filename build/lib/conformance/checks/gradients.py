@@ -1,0 +1,350 @@
+"""Gradients: does the candidate's backward pass compute what nn.LSTM's computes?
+
+`check_gradients(candidate, recipe)` backpropagates a random weighted sum of (output, h_n, c_n)
+(fixed weights drawn from the recipe's seed) through the candidate, through nn.LSTM in the same
+dtype, and through nn.LSTM in float64 (the truth), and compares the gradients with respect to
+the input (a PackedSequence's `.data`), h0, c0 and every parameter.
+
+Each run gets its own fresh leaf copies of the recipe's tensors. The candidate must use the
+`params` tensors it is given in its graph (views are fine): a parameter that gets no gradient
+while nn.LSTM's gets a nonzero one is a failure.
+
+Tolerance, per gradient tensor, with the idea of `conformance.core.tolerance`:
+
+    allowed = REFERENCE_MULTIPLE * (nn.LSTM's own max error vs float64 on this tensor)
+              + SENSITIVITY_MULTIPLE * (max movement of the float64 gradient of this tensor
+                                        when every input and parameter moves by one ulp)
+              + FLOOR_ULPS * eps * sqrt(depth) * max |truth gradient, over all tensors|
+
+A gradient entry is a sum over time steps and batch elements (and, through the recurrence,
+of products along the sequence) of the back-propagated error times activations, so its
+rounding error follows the size of those terms, not of the (possibly cancelled) sum: the
+floor is relative to the largest gradient of the example, which bounds the back-propagated
+error. (Relative to each tensor's own largest entry, it false-alarmed on a float64 example
+whose last projection's gradient, 3e-3, was a product with a small, partly cancelled
+activation: a correct candidate was off by 6.7e-17 = 24 ulps of the entry.) The price is
+resolution on tensors much smaller than the largest: in float32 the floor is 1e-5 of the
+largest gradient at the deepest examples drawn, so a gradient tensor smaller than that is
+checked only loosely there. The reference
+and sensitivity terms, measured on this very example, carry its conditioning (a float32
+gradient at N=32, T=100, H=128 is off from float64 by ~1e-3 on its large entries, far above
+any fixed absolute threshold that would still catch bugs on small ones). For float64 the
+reference error is measured in float32 and scaled by eps(float64)/eps(float32), as the
+forward check does.
+
+`check_gradcheck(candidate, recipe)` runs `torch.autograd.gradcheck` on a (tiny, float64)
+recipe: finite differences against the candidate's own backward.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.autograd.gradcheck import GradcheckError
+from torch.nn.utils.rnn import PackedSequence
+
+from conformance.model.cases import Case, CaseRecipe
+from conformance.checks.forward import value_problems
+from conformance.core.failures import ConformanceFailure
+from conformance.core.invoke import Invocation, checker
+from conformance.core.compare import (TENSOR_NAMES, structure_problems, tensors, unpack,
+                      value_problem)
+from conformance.core.oracle import reference_module
+from conformance.core.gauge import gauge_precision, perturbed_case
+from conformance.core.tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, SENSITIVITY_MULTIPLE, eps, max_abs_diff,
+                        recurrence_depth)
+
+WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum
+
+
+@dataclass(frozen=True)
+class GradientTolerance:
+    """Allowed |candidate gradient - float64 gradient| for one gradient tensor."""
+
+    reference_error: float  # max |nn.LSTM(dtype) gradient - truth| over the tensor
+    floor: float  # FLOOR_ULPS * eps * sqrt(depth)
+    scale: float  # max |truth gradient| (over every gradient tensor of the example)
+    sensitivity: float = 0.0  # max |truth gradient(perturbed by one ulp) - truth| here
+
+    def allowed(self, truth: torch.Tensor) -> torch.Tensor:
+        return (REFERENCE_MULTIPLE * self.reference_error
+                + SENSITIVITY_MULTIPLE * self.sensitivity
+                + self.floor * self.scale * torch.ones_like(truth))
+
+
+def gradient_tolerance(dtype: torch.dtype, depth: int, reference_error: float,
+                       truth: torch.Tensor, sensitivity: float = 0.0,
+                       scale: float | None = None) -> GradientTolerance:
+    """`scale`: the example's largest gradient magnitude (default: that of `truth`)."""
+    if scale is None:
+        scale = truth.abs().max().item() if truth.numel() else 0.0
+    return GradientTolerance(reference_error, FLOOR_ULPS * eps(dtype) * math.sqrt(depth), scale,
+                             sensitivity)
+
+
+# -- leaves and backward -------------------------------------------------------------------
+
+@dataclass
+class GradientRun:
+    """One forward + backward: the (detached) result and the gradient of every leaf.
+
+    grads maps a label ("input" or "input.data", "h0", "c0", then parameter names in
+    state_dict order) to the leaf's .grad, None where none arrived.
+    """
+
+    result: tuple  # (output, h_n, c_n), output possibly a PackedSequence
+    grads: dict[str, torch.Tensor | None]
+    weights: list  # of the weighted sum that was backpropagated
+
+
+def _leaf(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().clone().requires_grad_(True)
+
+
+def with_leaves(case: Case, params: dict[str, torch.Tensor] | None = None):
+    """(case with fresh leaf tensors that require grad, {label: leaf}).
+
+    `params`: use these (already leaves, e.g. an nn.LSTM's parameters) instead of copies.
+    """
+    leaves: dict[str, torch.Tensor] = {}
+    if isinstance(case.input, PackedSequence):
+        data = leaves["input.data"] = _leaf(case.input.data)
+        lstm_input = PackedSequence(data, case.input.batch_sizes, case.input.sorted_indices,
+                                    case.input.unsorted_indices)
+    else:
+        lstm_input = leaves["input"] = _leaf(case.input)
+    hx = case.hx
+    if hx is not None:
+        leaves["h0"], leaves["c0"] = _leaf(hx[0]), _leaf(hx[1])
+        hx = type(hx)((leaves["h0"], leaves["c0"]))
+    if params is None:
+        params = {name: _leaf(p) for name, p in case.params.items()}
+    leaves.update((name, params[name]) for name in case.params)
+    leafed = Case(spec=case.spec, params=params, input=lstm_input, hx=hx, pass_hx=case.pass_hx)
+    return leafed, leaves
+
+
+def output_weights(recipe: CaseRecipe, shapes) -> list[torch.Tensor]:
+    """The fixed weights of the weighted sum of (output, h_n, c_n): float64 values drawn from
+    the recipe's seed, rounded to the recipe's dtype (so that every run uses the same numbers)."""
+    rng = np.random.default_rng([recipe.seed, WEIGHT_SEED])
+    return [torch.from_numpy(rng.standard_normal(tuple(shape))).to(recipe.spec.dtype)
+            .to(torch.float64) for shape in shapes]
+
+
+def backward(result: tuple, weights) -> None:
+    """d(sum_k <weights[k], result[k]>): grad_tensors instead of a summed scalar, so no
+    rounding of the sum itself. Results that do not require grad contribute nothing."""
+    outs, grads = [], []
+    for tensor, weight in zip(tensors(result), weights):
+        if isinstance(tensor, torch.Tensor) and tensor.requires_grad:
+            outs.append(tensor)
+            grads.append(weight.to(dtype=tensor.dtype, device=tensor.device))
+    if outs:
+        torch.autograd.backward(outs, grads)
+
+
+def run_reference_gradients(case: Case, weights) -> GradientRun:
+    """nn.LSTM's forward and backward on `case`, gradients on its own (copied) parameters.
+
+    weights: a list, or a function of the shapes of (output, h_n, c_n) that returns one."""
+    lstm = reference_module(case.spec, case.params)
+    leafed, leaves = with_leaves(case, dict(lstm.named_parameters()))
+    with torch.enable_grad():
+        result = unpack(leafed.call(lstm))
+        if callable(weights):
+            weights = weights([t.shape for t in tensors(result)])
+        backward(result, weights)
+    return GradientRun(_detached(result), {k: v.grad for k, v in leaves.items()}, weights)
+
+
+def _detached(result: tuple) -> tuple:
+    out, h_n, c_n = result
+    if isinstance(out, PackedSequence):
+        out = out._replace(data=out.data.detach())
+    else:
+        out = out.detach() if isinstance(out, torch.Tensor) else out
+    return tuple(t.detach() if isinstance(t, torch.Tensor) else t for t in (out, h_n, c_n))
+
+
+def run_candidate(invocation: Invocation, case: Case):
+    """Build and run the candidate with grad enabled on fresh leaves: (result, leaves)."""
+    leafed, leaves = with_leaves(case)
+    forward = invocation.build(leafed.spec, leafed.params)
+    result = invocation.run_case(forward, leafed, "forward (with grad enabled)", grad=True)
+    return result, leaves
+
+
+# -- the check ------------------------------------------------------------------------------
+
+NOT_DIFFERENTIABLE = (
+    "no gradient reached the input, hx or any parameter: the candidate's outputs do not "
+    "require grad (declare 'backward' unsupported if it has no backward pass)")
+
+
+def _missing_problem(label: str) -> str:
+    if label in ("input", "input.data", "h0", "c0"):
+        return (f"{label} got no gradient: the output does not depend on it in the candidate's "
+                "autograd graph (detached, or copied before use)")
+    return (f"params[{label!r}] got no gradient: the candidate does not use the given tensors "
+            "in its graph (use them or views of them, not copies)")
+
+
+def gradient_tolerances(recipe: CaseRecipe, truth: dict, reference_errors: dict,
+                        sensitivities: dict | None = None) -> dict[str, GradientTolerance]:
+    """Per gradient label with a truth, its tolerance (see the module docstring)."""
+    spec = recipe.spec
+    depth = recurrence_depth(spec, recipe.seq_len)
+    sensitivities = sensitivities or {}
+    scale = max((t.abs().max().item() for t in truth.values()
+                 if t is not None and t.numel()), default=0.0)
+    return {label: gradient_tolerance(spec.dtype, depth, reference_errors[label], true,
+                                      sensitivities.get(label, 0.0), scale)
+            for label, true in truth.items() if true is not None}
+
+
+def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, truth: dict,
+                         reference_errors: dict, sensitivities: dict | None = None) -> list[str]:
+    """One line per gradient out of tolerance (or missing). All dicts keyed by leaf label."""
+    tols = gradient_tolerances(recipe, truth, reference_errors, sensitivities)
+    missing = [label for label in truth
+               if actual.get(label) is None and truth[label] is not None
+               and bool(truth[label].ne(0).any())]
+    if missing and all(actual.get(label) is None for label in truth):
+        return [NOT_DIFFERENTIABLE]
+    problems = [_missing_problem(label) for label in missing]
+    for label, true in truth.items():
+        got = actual.get(label)
+        if true is None or got is None:
+            continue  # a missing zero gradient is a zero gradient
+        true64 = true.to("cpu", torch.float64)
+        problem = value_problem(f"d/d {label}", got, reference[label], true64, tols[label])
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def reference_gradient_errors(recipe: CaseRecipe, reference: GradientRun, truth: GradientRun,
+                              weights) -> dict[str, float]:
+    """nn.LSTM's own max error per gradient: in the recipe's dtype, or (float64) measured in
+    float32 and scaled by the eps ratio."""
+    if recipe.spec.dtype == torch.float64:
+        coarse = run_reference_gradients(recipe.build(dtype=torch.float32, device="cpu"), weights)
+        scale = eps(torch.float64) / eps(torch.float32)
+    else:
+        coarse, scale = reference, 1.0
+    return {label: (0.0 if true is None or coarse.grads[label] is None
+                    else max_abs_diff(coarse.grads[label], true) * scale)
+            for label, true in truth.grads.items()}
+
+
+def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
+                           moved: GradientRun | None = None) -> dict[str, float]:
+    """Per gradient: how far the float64 gradient moves when every parameter, input and hx value
+    moves by one ulp of the recipe's dtype (float64: of float32, scaled; see gauge.py).
+    `moved`: nn.LSTM's run on `gauge.perturbed_case(recipe)`, if already made."""
+    _, scale = gauge_precision(recipe.spec.dtype)
+    if moved is None:
+        moved = run_reference_gradients(perturbed_case(recipe), weights)
+    return {label: (0.0 if true is None or moved.grads[label] is None
+                    else max_abs_diff(moved.grads[label], true) * scale)
+            for label, true in truth.grads.items()}
+
+
+def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
+    """Every difference found (forward structure and values first, then gradients)."""
+    case = recipe.build()
+    truth_case = recipe.build(dtype=torch.float64, device="cpu")
+    with torch.enable_grad():
+        reference = run_reference_gradients(case, lambda shapes: output_weights(recipe, shapes))
+        weights = reference.weights
+        if recipe.spec.dtype == torch.float64 and torch.device(recipe.spec.device).type == "cpu":
+            truth = reference
+        else:
+            truth = run_reference_gradients(truth_case, weights)
+        result, leaves = run_candidate(invocation, case)
+        problems = structure_problems(result, reference.result)
+        if problems:
+            return problems
+        invocation.guarded("backward", backward, result, weights)
+        errors = reference_gradient_errors(recipe, reference, truth, weights)
+        moved = run_reference_gradients(perturbed_case(recipe), weights)  # one run, both gauges
+        sensitivities = gradient_sensitivities(recipe, truth, weights, moved)
+    problems = value_problems(recipe, _detached(result), reference.result, truth.result,
+                              moved=moved.result)
+    actual = {label: leaf.grad for label, leaf in leaves.items()}
+    problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors,
+                                     sensitivities)
+    return problems
+
+
+@checker
+def check_gradients(candidate, recipe: CaseRecipe) -> None:
+    """Raise ConformanceFailure unless the candidate's gradients match nn.LSTM's on `recipe`.
+
+    `candidate`: a Candidate, a registered name, or 'module:attr'.
+    """
+    invocation = Invocation(candidate, recipe, "check_gradients", __name__)
+    invocation.check(gradient_problems(invocation, recipe))
+
+
+# -- gradcheck -------------------------------------------------------------------------------
+
+@checker
+def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = True) -> None:
+    """`torch.autograd.gradcheck` of the candidate on `recipe` (meant for tiny float64 ones):
+    its backward against finite differences of its own forward, for the input (a packed
+    input's .data), h0, c0 and every parameter. The candidate is rebuilt at every call, from
+    the tensors gradcheck perturbs. fast_mode (the default) compares one random projection of
+    each Jacobian instead of all of it: as sensitive to a wrong derivative, far cheaper."""
+    invocation = Invocation(candidate, recipe, "check_gradcheck", __name__,
+                            **({} if fast_mode else {"fast_mode": False}))
+    candidate = invocation.candidate
+    case = recipe.build()
+    _, leaves = with_leaves(case)
+    labels = list(leaves)
+
+    def forward(*values):
+        given = dict(zip(labels, values))
+        lstm_input = case.input
+        if "input.data" in given:
+            lstm_input = PackedSequence(given["input.data"], case.input.batch_sizes,
+                                        case.input.sorted_indices, case.input.unsorted_indices)
+        elif "input" in given:
+            lstm_input = given["input"]
+        hx = case.hx if case.hx is None else type(case.hx)((given["h0"], given["c0"]))
+        params = {name: given[name] for name in case.params}
+        leafed = Case(spec=case.spec, params=params, input=lstm_input, hx=hx,
+                      pass_hx=case.pass_hx)
+        return tensors(invocation.run_case(invocation.build(leafed.spec, params), leafed,
+                                           grad=True))
+
+    inputs = tuple(leaves.values())
+    try:
+        with torch.enable_grad():
+            if not any(isinstance(t, torch.Tensor) and t.requires_grad for t in forward(*inputs)):
+                invocation.fail([NOT_DIFFERENTIABLE])
+            torch.autograd.gradcheck(forward, inputs, fast_mode=fast_mode)
+    except ConformanceFailure:
+        raise
+    except GradcheckError as exc:
+        invocation.fail([_gradcheck_problem(str(exc), labels)])
+    except Exception as exc:
+        invocation.fail([f"gradcheck raised {type(exc).__name__}: {exc}"], kind="raised")
+
+
+def _gradcheck_problem(message: str, labels: list[str]) -> str:
+    """gradcheck's first line, with output/input indices replaced by names."""
+    import re
+
+    first = message.strip().splitlines()[0] if message.strip() else "gradcheck failed"
+
+    def name(match):
+        kind, index = match.group(1), int(match.group(2))
+        names = TENSOR_NAMES if kind == "output" else labels
+        return f"{kind} {names[index]!r}" if index < len(names) else match.group(0)
+
+    first = re.sub(r"(output|input) (\d+)", name, first)
+    return f"torch.autograd.gradcheck: {first}"

@@ -1,0 +1,39 @@
+"""`lstm-conformance`: run the conformance suite and print the verdict table.
+
+Every argument goes to pytest, with the plugin's short spellings accepted (`--impl` for
+`--conformance-impl`, ...); the exit status is pytest's.
+"""
+from __future__ import annotations
+
+import sys
+
+# The command's own spellings of the plugin's options (pytest needs the prefixed ones).
+SHORT_OPTIONS = {
+    "--impl": "--conformance-impl",
+    "--device": "--conformance-device",
+    "--impl-fail-fast": "--conformance-fail-fast",
+    "--example-timeout": "--conformance-example-timeout",
+    "--torch-threads": "--conformance-torch-threads",
+    "--isolation": "--conformance-isolation",
+    "--memory-limit": "--conformance-memory-limit",
+}
+
+
+def pytest_arguments(args: list[str]) -> list[str]:
+    """`args` with the short spellings replaced (also in --opt=value form)."""
+    out = []
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        out.append(SHORT_OPTIONS[name] + eq + value if name in SHORT_OPTIONS else arg)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import pytest
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    return int(pytest.main(["--pyargs", "conformance.suite", *pytest_arguments(args)]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Known-hard examples, pinned with `@example` in the test families (data, not checks).
+
+Each is the smallest combination that a known class of bug needs; see the comment above it.
+"""
+import torch
+
+from conformance.model.cases import CaseRecipe
+from conformance.model.spec import LSTMSpec
+
+# Distinct per-gate scales: a gate-order mix-up (i/f/g/o) changes the output.
+GATE_ORDER = CaseRecipe(LSTMSpec(3, 4, dtype=torch.float64), seq_len=3, batch=2,
+                        gate_scales=(0.5, 1.0, 2.0, 4.0), hx="random", seed=1)
+
+# bidirectional + 2 layers + batch_first + nonzero hx + N >= 2: hx read batch-first, state
+# index layer*D+direction, layer-2 input = concatenated directions, reverse h_n at t=0.
+BIDIR_STACKED_BATCH_FIRST_HX = CaseRecipe(
+    LSTMSpec(3, 4, num_layers=2, batch_first=True, bidirectional=True, dtype=torch.float64),
+    seq_len=4, batch=3, hx="random", seed=2)
+
+# proj_size with bidirectional and layers: h width proj_size, c width hidden_size, the
+# next layer's input width 2*proj_size, W_hh with proj_size columns.
+PROJ_BIDIR_STACKED = CaseRecipe(
+    LSTMSpec(2, 5, num_layers=2, bidirectional=True, proj_size=3, dtype=torch.float64),
+    seq_len=3, batch=2, hx="random", hx_container="list", seed=3)
+
+# Packed, unsorted, bidirectional, nonzero hx: hx in user order, reverse direction starting
+# at each sequence's own end, h_n at each sequence's own last step.
+PACKED_BIDIR_HX = CaseRecipe(
+    LSTMSpec(2, 3, bidirectional=True, dtype=torch.float64),
+    seq_len=4, batch=3, lengths=(2, 4, 1), hx="random", seed=4)
+
+# Unbatched input with a 2-D hx (as a list) and two layers.
+UNBATCHED_STACKED_HX = CaseRecipe(
+    LSTMSpec(3, 2, num_layers=2, dtype=torch.float64),
+    seq_len=3, batch=None, hx="random", hx_container="list", seed=5)
+
+# An empty batch: shapes (L, 0, ...) must come back, not an error.
+EMPTY_BATCH = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64),
+                         seq_len=2, batch=0, hx="random", seed=6)
+
+# No bias with two layers: a candidate must not add bias_* it was not given.
+NO_BIAS_STACKED = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bias=False, dtype=torch.float64),
+                             seq_len=3, batch=2, hx="random", seed=7)
+
+# Low precision with saturating gates and long sequences: tolerance must not false-alarm.
+BFLOAT16_LONG = CaseRecipe(LSTMSpec(8, 8, num_layers=3, bidirectional=True,
+                                    dtype=torch.bfloat16),
+                           seq_len=12, batch=4, hx="random", gate_scales=(5.0, 5.0, 5.0, 5.0),
+                           input_scale=3.0, seed=8)
+FLOAT16_LONG = BFLOAT16_LONG.replace(spec=BFLOAT16_LONG.spec.replace(dtype=torch.float16))
+
+# Found by a nightly run: ill-conditioned (three bidirectional layers, saturating g gate).
+# nn.LSTM's own float32 error here is 2e-7; correct candidates are off by up to 1.5e-5, which
+# only the example's sensitivity (7.5e-6 on the output, gauge.py) accounts for.
+ILL_CONDITIONED_FLOAT32 = CaseRecipe(
+    LSTMSpec(1, 7, num_layers=3, bidirectional=True, dtype=torch.float32),
+    seq_len=9, batch=2, gate_scales=(2.0, 2.0, 5.0, 1.5), seed=7)
+
+# Found by a nightly run: the last projection's gradient (3e-3) is a product with a small,
+# partly cancelled activation; a correct float64 candidate is off by 24 ulps of it, so the
+# gradient floor is relative to the example's largest gradient, not the tensor's.
+SMALL_PROJECTION_GRADIENT = CaseRecipe(
+    LSTMSpec(1, 2, num_layers=2, bias=False, proj_size=1, dtype=torch.float64),
+    seq_len=1, batch=None, seed=0)

@@ -1,0 +1,16 @@
+"""Every axis random at once: the combinations no family test thought of."""
+import pytest
+from hypothesis import example, given
+
+from conformance.model import pins
+from conformance.model import strategies as cs
+
+
+@pytest.mark.conformance()
+@given(recipe=cs.recipes())
+@example(recipe=pins.BIDIR_STACKED_BATCH_FIRST_HX)
+@example(recipe=pins.PROJ_BIDIR_STACKED)
+@example(recipe=pins.PACKED_BIDIR_HX)
+@example(recipe=pins.ILL_CONDITIONED_FLOAT32)
+def test_all_axes_random(candidate, recipe, conformance_run):
+    conformance_run.check_forward(candidate, recipe)
