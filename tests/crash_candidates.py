@@ -15,10 +15,22 @@ import conformance
 LIBC = ctypes.CDLL(None)
 
 
+class _LSTM(torch.nn.Module):
+    """nn.LSTM run on the given tensors themselves (functional_call), so that gradients reach
+    them."""
+
+    def __init__(self, spec, params):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(**spec.lstm_kwargs())
+        self.params = params
+        self.eval()
+
+    def forward(self, x, hx=None):
+        return torch.func.functional_call(self.lstm, self.params, (x, hx))
+
+
 def _lstm(spec, params):
-    lstm = torch.nn.LSTM(**spec.lstm_kwargs())
-    lstm.load_state_dict(params)
-    return lstm.eval()
+    return _LSTM(spec, params)
 
 
 def _batch(x, spec):
@@ -29,13 +41,19 @@ def _batch(x, spec):
     return x.shape[0 if spec.batch_first else 1]
 
 
-def _wrapping(spec, params, misbehave):
-    lstm = _lstm(spec, params)
+class _Wrapping(torch.nn.Module):
+    def __init__(self, spec, params, misbehave):
+        super().__init__()
+        self.inner, self.misbehave = _lstm(spec, params), misbehave
+        self.eval()
 
-    def forward(x, hx=None):
-        misbehave(x)
-        return lstm(x, hx)
-    return forward
+    def forward(self, x, hx=None):
+        self.misbehave(x)
+        return self.inner(x, hx)
+
+
+def _wrapping(spec, params, misbehave):
+    return _Wrapping(spec, params, misbehave)
 
 
 @conformance.register("aborts-on-empty-batch")
@@ -82,32 +100,40 @@ def exits_on_unbatched(spec, params):
     return _wrapping(spec, params, misbehave)
 
 
-@conformance.register("ignores-proj-size")
-def ignores_proj_size(spec, params):
-    """Projection silently dropped: h is computed as if proj_size were 0, then cut."""
-    if spec.proj_size == 0:
-        return _lstm(spec, params)
-    plain = spec.replace(proj_size=0)
-    kept = {k: v for k, v in params.items() if not k.startswith("weight_hr")}
-    for k in list(kept):
-        if k.startswith("weight_hh"):  # (4H, P) -> (4H, H): pad the columns with zeros
-            w = kept[k]
-            kept[k] = torch.cat([w, w.new_zeros(w.shape[0], spec.hidden_size - w.shape[1])], 1)
-    lstm = _lstm(plain, kept)
+class _ProjectionDropped(torch.nn.Module):
+    """h computed as if proj_size were 0 (W_hh zero-padded to H columns), then cut to P."""
 
-    def forward(x, hx=None):
+    def __init__(self, spec, params):
+        super().__init__()
+        self.spec = spec
+        kept = {k: v for k, v in params.items() if not k.startswith("weight_hr")}
+        for k in list(kept):
+            if k.startswith("weight_hh"):  # (4H, P) -> (4H, H)
+                w = kept[k]
+                kept[k] = torch.cat([w, w.new_zeros(w.shape[0], spec.hidden_size - w.shape[1])], 1)
+        self.inner = _lstm(spec.replace(proj_size=0), kept)
+        self.eval()
+
+    def _cut(self, t):
+        H, P = self.spec.hidden_size, self.spec.proj_size
+        return t.reshape(*t.shape[:-1], -1, H)[..., :P].reshape(*t.shape[:-1], -1)
+
+    def forward(self, x, hx=None):
+        H = self.spec.hidden_size
         if hx is not None:
             h0, c0 = hx
-            h0 = torch.cat([h0, h0.new_zeros(*h0.shape[:-1], spec.hidden_size - h0.shape[-1])], -1)
-            hx = (h0, c0)
-        out, (h, c) = lstm(x, hx)
-        p = spec.proj_size
+            hx = (torch.cat([h0, h0.new_zeros(*h0.shape[:-1], H - h0.shape[-1])], -1), c0)
+        out, (h, c) = self.inner(x, hx)
         if isinstance(out, PackedSequence):
-            out = out._replace(data=out.data.reshape(*out.data.shape[:-1], -1, spec.hidden_size)[..., :p].reshape(*out.data.shape[:-1], -1))
+            out = out._replace(data=self._cut(out.data))
         else:
-            out = out.reshape(*out.shape[:-1], -1, spec.hidden_size)[..., :p].reshape(*out.shape[:-1], -1)
-        return out, (h[..., :p].contiguous(), c)
-    return forward
+            out = self._cut(out)
+        return out, (h[..., : self.spec.proj_size].contiguous(), c)
+
+
+@conformance.register("ignores-proj-size")
+def ignores_proj_size(spec, params):
+    return _lstm(spec, params) if spec.proj_size == 0 else _ProjectionDropped(spec, params)
 
 
 def _raises_on_empty(spec, params):

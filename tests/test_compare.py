@@ -9,7 +9,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import conformance
 from conformance import CaseRecipe, LSTMSpec
-from conformance.checks.forward import ConformanceFailure, check_forward, value_problems
+from conformance.checks.forward import check_forward, value_problems
+from conformance.core.failures import ConformanceFailure
 from conformance.core.compare import (ResultShapeError, structure_problems, unpack,
                                  value_problem)
 from conformance.core.oracle import run_reference, run_truth

@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from conformance import CaseRecipe, LSTMSpec
 from conformance.model import strategies as cs
-from conformance.checks.forward import load
+from conformance.core.registry import load
 from conformance.core.compare import unpack
 from conformance.diagnosis.diagnose import _tell_apart, diagnose, wider
 from conformance.diagnosis.summary import describe, summarize

@@ -9,7 +9,9 @@ from conformance import CaseRecipe, LSTMSpec
 
 from conformance.model import pins
 from conformance.core import gauge
-from conformance.checks.forward import ConformanceFailure, check, forward_tolerances, load
+from conformance.checks.forward import check, forward_tolerances
+from conformance.core.failures import ConformanceFailure
+from conformance.core.registry import load
 from conformance.checks.dropout import (_first_layer, _first_layer_tolerances, _run_reference_training,
                                  check_dropout_training)
 from conformance.checks.metamorphic import tolerances as metamorphic_tolerances

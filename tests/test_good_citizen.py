@@ -109,9 +109,14 @@ def test_the_wheel_holds_no_generic_top_level_package(tmp_path):
     import zipfile
     from pathlib import Path
 
+    import shutil
+
     repo = Path(__file__).resolve().parent.parent
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside it
+    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", ".hypothesis", "__pycache__", "docs"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(repo)], check=True, timeout=300)
+                    "-q", "-w", str(tmp_path), str(source)], check=True, timeout=300)
     [wheel] = tmp_path.glob("lstm_conformance-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}

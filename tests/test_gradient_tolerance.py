@@ -8,7 +8,8 @@ import conformance
 from conformance import CaseRecipe, LSTMSpec
 from conformance.model import pins
 from conformance.checks import gradients as G
-from conformance.checks.forward import ConformanceFailure, load
+from conformance.core.failures import ConformanceFailure
+from conformance.core.registry import load
 from conformance.core.tolerance import FLOOR_ULPS, REFERENCE_MULTIPLE, eps
 from tests.catalog import bugs_gradients
 

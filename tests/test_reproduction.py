@@ -10,12 +10,13 @@ import torch
 
 from conformance import CaseRecipe, ConformanceFailure, LSTMSpec
 from conformance.checks.capabilities import check_rejects
-from conformance.checks.forward import check, load
+from conformance.checks.forward import check
+from conformance.core.registry import load
 from conformance.checks.dropout import check_dropout_eval
 from conformance.checks.gradients import check_gradients
 from conformance.checks.invalid import check_invalid
 from conformance.checks.known_answers import check_known_answer
-from conformance.checks.metamorphic import check_no_mutation
+from conformance.checks.integrity import check_no_mutation
 
 SMALL = CaseRecipe(LSTMSpec(3, 4, num_layers=2, dtype=torch.float64), seq_len=4, batch=2,
                    hx="random", seed=5)

@@ -88,6 +88,16 @@ def value_problem(name: str, got: torch.Tensor, want: torch.Tensor, truth: torch
     return deviation(name, got, truth64, tol.allowed(truth64), reference=want)
 
 
+def out_of_tolerance(got: torch.Tensor, want: torch.Tensor, allowed,
+                     nan_equal: bool = False) -> torch.Tensor:
+    """Elementwise |got - want| > allowed, NaN counting as out (both NaN: in, if
+    `nan_equal`). The one rule every comparison of the suite applies."""
+    bad = ~((got - want).abs() <= allowed)
+    if nan_equal:
+        bad &= ~(got.isnan() & want.isnan())
+    return bad
+
+
 def deviation(name: str, got: torch.Tensor, want: torch.Tensor, allowed: torch.Tensor,
               reference: torch.Tensor | None = None, against: str = "nn.LSTM",
               nan_equal: bool = False) -> Problem | None:
@@ -100,9 +110,7 @@ def deviation(name: str, got: torch.Tensor, want: torch.Tensor, allowed: torch.T
     want64 = want.detach().to("cpu", torch.float64)
     allowed = torch.as_tensor(allowed, dtype=torch.float64).expand_as(want64)
     error = (got64 - want64).abs()
-    bad = ~(error <= allowed)
-    if nan_equal:
-        bad &= ~(got64.isnan() & want64.isnan())
+    bad = out_of_tolerance(got64, want64, allowed, nan_equal)
     if not bool(bad.any()):
         return None
     first = tuple(int(i) for i in torch.nonzero(bad)[0]) if bad.dim() else ()

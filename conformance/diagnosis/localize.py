@@ -19,6 +19,7 @@ from conformance.model.cases import Case, CaseRecipe
 from conformance.checks.forward import forward_tolerances, run_candidate
 from conformance.core.failures import ConformanceFailure
 from conformance.core.invoke import Invocation
+from conformance.core import compare
 from conformance.core.compare import structure_problems, unpack
 from conformance.core.oracle import run_reference
 from conformance.diagnosis.stepwise import Inputs, Trace, inputs_of
@@ -112,7 +113,7 @@ def _layer_outputs_below(invocation, recipe, case, deadline) -> dict:
 
 def out_of_tolerance(got: torch.Tensor, want: torch.Tensor, tol: Tolerance) -> torch.Tensor:
     """Elementwise: out of tolerance (NaN counts as out)."""
-    return ~((got - want).abs() <= tol.allowed(want))
+    return compare.out_of_tolerance(got, want, tol.allowed(want))
 
 
 # -- localization ---------------------------------------------------------------------------
