@@ -62,7 +62,8 @@ class ConformanceRun:
             features = recipe.features()
             self.current.counts.update(features)
             self.current.last_features = tuple(sorted(features))
-            self.current.combos.add(self.current.last_features)
+            if recipe.batch != 0:  # an empty batch computes nothing: no evidence either way
+                self.current.combos.add(self.current.last_features)
             self.current.last_recipe = recipe
 
     def prepare(self, candidate: Candidate, recipe: CaseRecipe) -> CaseRecipe:

@@ -38,7 +38,7 @@ def test_initial_state(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)
 
 
-@pytest.mark.conformance("basic")
+@pytest.mark.conformance("empty_batch")
 @given(recipe=cs.recipes(input_kind=st.just("padded"), batch=st.just(0)))
 @example(recipe=pins.EMPTY_BATCH)
 def test_empty_batch(candidate, recipe, conformance_run):
