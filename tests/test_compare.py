@@ -116,7 +116,10 @@ def test_value_problem_reports_first_index_and_counts():
     got[1, 2] = 1.0
     got[1, 0] = 0.5
     tol = tolerance_for(torch.float32, 1, 0.0)
-    line = value_problem("h_n", got, truth, truth, tol)
+    problem = value_problem("h_n", got, truth, truth, tol)
+    assert (problem.tensor, problem.index, problem.got, problem.bad, problem.total) == (
+        "h_n", (1, 0), 0.5, 2, 6)
+    line = problem.render()
     assert line.startswith("h_n differs from nn.LSTM at index (1, 0): got 0.5")
     assert "2 of 6 elements out of tolerance, max abs error 1" in line
 
@@ -169,7 +172,7 @@ def test_a_small_systematic_error_is_caught(dtype, ulps):
     out, h, c = expected
     nudged = (out, h + ulps * eps(dtype) * (1 + h.abs()), c)
     problems = value_problems(recipe, nudged, expected, truth)
-    assert [p.split(" ")[0] for p in problems] == ["h_n"], problems
+    assert [p.tensor for p in problems] == ["h_n"], problems
 
 
 # -- check_forward end to end ------------------------------------------------------------

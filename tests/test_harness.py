@@ -37,14 +37,14 @@ def test_misbehaving_candidates_each_get_a_clear_message(run):
     result = run(*args, *FAST, "--conformance-example-timeout", "1")
     out = result.stdout.str()
     expected = {
-        "raises": "forward raised RuntimeError: kernel exploded",
+        "raises": ") raised RuntimeError: kernel exploded",
         "build-raises": "build(spec, params) raised KeyError",
         "wrong-type": "forward returned a Tensor of shape",
         "wrong-arity": "forward returned a tuple of 3 items",
         "wrong-shape": "h_n has shape",
         "nan": "c_n differs from nn.LSTM at index (0, 0, 0): got nan",
         "wrong-dtype": "h_n has dtype",
-        "hangs": "did not return within 1 s (--example-timeout)",
+        "hangs": "did not return within 1 s (--conformance-example-timeout)",
     }
     for name, message in expected.items():
         assert f"candidate {name!r} does not match torch.nn.LSTM" in out or name == "hangs", name
