@@ -70,16 +70,17 @@ def sweep_table(results, axis: str, metric: str) -> list[str]:
 def exponent_table(results) -> list[str]:
     """One row per target and direction: the time and memory exponents of every sweep."""
     fits = {metric: exponents(results, metric) for metric in UNITS}
+    fits = {metric: fit for metric, fit in fits.items() if fit}
     axes = [a for a in AXES if any(key[2] == a for f in fits.values() for key in f)]
     if not axes:
         return []
-    head = ["target", "direction"] + [f"{m} ~ {a}^k" for m in UNITS for a in axes]
+    head = ["target", "direction"] + [f"{m} ~ {a}^k" for m in fits for a in axes]
     lines = ["", "### Scaling exponents", "",
              "k fitted to each sweep (log-log least squares): time or peak memory grows like "
              "size^k along that axis.", "", _row(head), "|" + "---|" * len(head)]
     for name in targets_in_order(results):
         for direction in DIRECTIONS:
-            cells = [fits[m].get((name, direction, a)) for m in UNITS for a in axes]
+            cells = [fits[m].get((name, direction, a)) for m in fits for a in axes]
             if all(c is None for c in cells):
                 continue
             lines.append(_row([name, direction] + ["–" if c is None else f"{c:.2f}"
