@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -61,8 +62,15 @@ def test_bench_runs_from_an_installed_copy_outside_the_repository(tmp_path):
     venv.create(env_dir, system_site_packages=True, with_pip=False)
     python = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    source = tmp_path / "source"  # a copy: building in place would leave build/ in the repo
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for name in ("conformance", "impls"):
+        shutil.copytree(REPO / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     install = _run([str(python), "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", str(REPO)], tmp_path, env)
+                    "--no-build-isolation", str(source)], tmp_path, env)
     assert install.returncode == 0, install.stdout + install.stderr
 
     user = tmp_path / "user-project"
