@@ -131,6 +131,7 @@ def run_one(name: str, args, json_path: Path, ini: Path, progress: Progress) -> 
     else:
         print(f"\n=== {name} ({args.threads} threads, {args.device}) ===", flush=True)
         out = None
+    child = None
     try:
         child = subprocess.Popen(child_command(name, args, json_path, ini), env=env,
                                  stdout=out, stderr=subprocess.STDOUT if out else None)
@@ -147,6 +148,9 @@ def run_one(name: str, args, json_path: Path, ini: Path, progress: Progress) -> 
                 break
             time.sleep(0.2)
     finally:
+        if child is not None and child.poll() is None:  # interrupted: leave no orphan
+            child.terminate()
+            child.wait()
         if out:
             out.close()
     log = log_path.read_text() if out else ""
@@ -225,9 +229,12 @@ def main(argv=None) -> int:
                 if skipped and k == 0:
                     skips[name] = skipped
                 timed = sum(e["outcome"] == "passed" for e in outcome["ends"])
-                progress.message(
-                    f"{name}: {timed} timed, {len(failed)} failed, {len(skipped)} skipped "
-                    f"({outcome['seconds']:.0f} s)" + "".join(f"\n  FAILED {p}" for p in failed))
+                lines = [f"  FAILED {name} {p}" for p in failed]
+                if progress.enabled:  # on a terminal, instead of the pytest output
+                    lines.insert(0, f"{name}: {timed} timed, {len(failed)} failed, "
+                                    f"{len(skipped)} skipped ({outcome['seconds']:.0f} s)")
+                if lines:
+                    progress.message("\n".join(lines))
                 paths.append(path)
         progress.close()
         merged = merge(paths, args.keep_data)

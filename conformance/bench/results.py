@@ -70,6 +70,8 @@ def header(path) -> dict:
     for bench in data.get("benchmarks", []):
         if "memory_method" in bench.get("extra_info", {}):
             env.setdefault("memory_method", bench["extra_info"]["memory_method"])
+            env.setdefault("memory_samples", len(bench["extra_info"].get(
+                "peak_memory_samples") or []))
             break
     return env
 

@@ -100,9 +100,11 @@ def failures(env: dict) -> list[str]:
 
 def markdown(results, env: dict, stat: str = "min", reference: str = REFERENCE) -> str:
     memory_method = env.get("memory_method")
+    samples = env.get("memory_samples")
+    least = f" (least of {samples} calls)" if samples and samples > 1 else ""
     lines = [
         f"Statistic: {stat} time per call, in ms; peak memory in MiB above what was allocated "
-        f"before the call (least of 3 calls). Torch {env.get('torch_version')}, "
+        f"before the call{least}. Torch {env.get('torch_version')}, "
         f"{env.get('torch_threads')} thread(s), oneDNN available: "
         f"{env.get('mkldnn_available')}; CPU: {env.get('cpu')} ({env.get('cpu_count')} "
         f"cores); device {env.get('device')}."
