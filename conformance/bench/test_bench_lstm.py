@@ -92,7 +92,8 @@ def _run(benchmark, config, step, target: bt.Target, size: Size, device: str,
         benchmark.disabled = True  # this module's items only: one untimed call each
     benchmark.group = f"{direction} {size.id}"
     benchmark.extra_info.update(
-        target=target.name, direction=direction, **size.as_dict(), onednn=target.onednn,
+        target=target.name, direction=direction, **size.as_dict(),
+        onednn=target.onednn if bt.device_type(device) == "cpu" else None,
         cudnn=target.cudnn if bt.device_type(device) == "cuda" else None, check=check,
         **environment_info(device))
     if timed:
