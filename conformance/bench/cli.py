@@ -136,7 +136,7 @@ def run_one(name: str, args, json_path: Path, ini: Path, progress: Progress) -> 
         child = subprocess.Popen(child_command(name, args, json_path, ini), env=env,
                                  stdout=out, stderr=subprocess.STDOUT if out else None)
         offset, ends = 0, []
-        progress.show(name)
+        progress.current = "(starting)"
         while True:
             rc = child.poll()
             events, offset = read_events(events_path, offset)
@@ -146,7 +146,8 @@ def run_one(name: str, args, json_path: Path, ini: Path, progress: Progress) -> 
                     ends.append(event)
             if rc is not None:
                 break
-            time.sleep(0.2)
+            progress.show(name)  # the elapsed time keeps counting within a long item
+            time.sleep(0.25)
     finally:
         if child is not None and child.poll() is None:  # interrupted: leave no orphan
             child.terminate()

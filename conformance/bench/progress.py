@@ -91,6 +91,7 @@ class Progress:
         self.started = time.time()
         self.current = ""
         self.shown = False
+        self.last = ""
 
     def event(self, target: str, event: dict) -> None:
         item = describe(event["nodeid"]) or {}
@@ -105,6 +106,9 @@ class Progress:
             return
         line = (f"[{self.done}/{self.total}] {target} {self.current}  "
                 f"elapsed {elapsed(time.time() - self.started)}")
+        if self.shown and line == self.last:
+            return
+        self.last = line
         self.stream.write("\r" + line + "\x1b[K")
         self.stream.flush()
         self.shown = True
