@@ -1,5 +1,3 @@
-"""Speed benchmarks of the candidates against torch.nn.LSTM (pytest-benchmark).
-
-See docs/benchmarks.md. `python -m benchmarks.run` times every target in its own process and
-merges the JSON; `lstm-conformance-plot` turns that JSON into plots.
-"""
+"""The conformance suite's own cost (`python -m benchmarks.suite_cost`): a tool of this
+repository, not installed. The LSTM benchmarks themselves are `conformance.bench`
+(`lstm-conformance bench`, see docs/benchmarks.md)."""

@@ -24,7 +24,7 @@ import pytest
 
 # The conformance plugin's record of a test, and the feature every example has. Not imported
 # from conformance: importing it before pytest.main would keep pytest from rewriting its
-# asserts (benchmarks/test_bench_tools.py checks these names against conformance's own).
+# asserts (benchmarks/test_suite_cost.py checks these names against conformance's own).
 PROPERTY = "lstm_conformance"
 BASIC = "basic"
 DEFAULT_PATHS = ["conformance/suite"]

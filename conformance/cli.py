@@ -1,7 +1,8 @@
 """`lstm-conformance`: run the conformance suite and print the verdict table.
 
 Every argument goes to pytest, with the plugin's short spellings accepted (`--impl` for
-`--conformance-impl`, ...); the exit status is pytest's.
+`--conformance-impl`, ...); the exit status is pytest's. Subcommands: `lstm-conformance
+bench ...` times the candidates (see `lstm-conformance bench --help`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ SHORT_OPTIONS = {
     "--isolation": "--conformance-isolation",
     "--memory-limit": "--conformance-memory-limit",
 }
+SUBCOMMANDS = ("bench",)
 
 
 def pytest_arguments(args: list[str]) -> list[str]:
@@ -29,9 +31,13 @@ def pytest_arguments(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["bench"]:
+        from conformance.bench.cli import main as bench
+
+        return bench(args[1:])
     import pytest
 
-    args = sys.argv[1:] if argv is None else list(argv)
     return int(pytest.main(["--pyargs", "conformance.suite", *pytest_arguments(args)]))
 
 

@@ -7,8 +7,10 @@
     plugin     the pytest plugin
     suite      the conformance test modules
 
-A layer imports only from itself and the layers before it; pytest only in plugin and suite
-(and cli); the candidates (impls) only the public `conformance` face.
+    bench      the benchmarks (beside the layers: model, core and checks below it)
+
+A layer imports only from itself and the layers before it; pytest only in plugin, suite and
+bench (and cli); the candidates (impls) only the public `conformance` face.
 """
 import ast
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 IMPLS = Path(__file__).resolve().parent.parent / "impls"
 ORDER = ["model", "core", "checks", "diagnosis", "plugin", "suite"]
+BESIDE = {"bench": {"model", "core", "checks", "bench", "plugin"}}  # plugin: the run's candidates
 TOP = {"__init__", "_compat", "cli"}  # the public face, aliases, the command
 MAX_LINES = 400
 
@@ -57,15 +60,15 @@ def modules():
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_a_layer_imports_only_itself_and_the_layers_before_it(path):
     own = layer_of(".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts))
-    if own in TOP or own not in ORDER:
+    if own in TOP or own not in ORDER and own not in BESIDE:
         return
-    allowed = set(ORDER[: ORDER.index(own) + 1])
+    allowed = BESIDE[own] if own in BESIDE else set(ORDER[: ORDER.index(own) + 1])
     wrong = []
     for module, line in imports_of(path):
         target = layer_of(module)
-        if target is None or target in allowed or target == "__init__" and own == "suite":
+        if target is None or target in allowed or target == "__init__" and own in ("suite", "bench"):
             continue
-        if target in ORDER or target == "__init__":
+        if target in ORDER or target in BESIDE or target == "__init__":
             wrong.append(f"line {line}: {module} ({target})")
     assert not wrong, f"{path.name} ({own}) may import {sorted(allowed)} only: {wrong}"
 
@@ -73,7 +76,8 @@ def test_a_layer_imports_only_itself_and_the_layers_before_it(path):
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_only_the_plugin_and_the_suite_import_pytest(path):
     layer = layer_of(".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts))
-    if layer in ("plugin", "suite", "cli"):
+    if layer in ("plugin", "suite", "cli") or layer == "bench" and path.stem in (
+            "plugin", "test_bench_lstm", "cli"):
         return
     uses = [line for module, line in imports_of(path) if module.split(".")[0] == "pytest"]
     assert not uses, f"{path.relative_to(PACKAGE)} imports pytest at lines {uses}"
