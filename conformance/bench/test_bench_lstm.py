@@ -32,10 +32,10 @@ def pytest_generate_tests(metafunc):
     if "target" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    device = config.getoption("bench_device")
+    device = config.getoption("conformance_bench_device")
     config.stash[USED_KEY] = device
     chosen = bt.targets(run_candidates(config), device)
-    wanted = config.getoption("bench_target")
+    wanted = config.getoption("conformance_bench_target")
     if wanted:
         unknown = sorted(set(wanted) - {t.name for t in chosen})
         if unknown:
@@ -44,7 +44,7 @@ def pytest_generate_tests(metafunc):
                 f"{', '.join(t.name for t in chosen)} (--impl adds candidates)")
         chosen = [t for t in chosen if t.name in wanted]
     config.stash[TARGETS_KEY] = {t.name: t for t in chosen}
-    sizes_text = config.getoption("bench_sizes") or (
+    sizes_text = config.getoption("conformance_bench_sizes") or (
         "all" if timing_requested(config) else "smallest")
     try:
         sizes = parse_sizes(sizes_text)
@@ -67,7 +67,7 @@ def size(request) -> Size:
 
 @pytest.fixture(scope="session")
 def bench_device(request) -> str:
-    device = request.config.getoption("bench_device")
+    device = request.config.getoption("conformance_bench_device")
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("--conformance-bench-device cuda: torch reports no cuda device")
     return device
@@ -100,7 +100,7 @@ def _run(benchmark, config, step, target: bt.Target, size: Size, device: str,
         timing.warm_up(step)  # oneDNN/cuDNN primitives, the allocator, lazy initialisation
     benchmark(step)
     # After the timing (which it must not disturb), on the warmed-up step.
-    repeats = config.getoption("bench_memory_repeats") if timed else 1
+    repeats = config.getoption("conformance_bench_memory_repeats") if timed else 1
     benchmark.extra_info.update(memory.measure(step, device, max(1, repeats)).as_extra_info())
 
 
