@@ -5,8 +5,8 @@ import pytest
 import torch
 from hypothesis import settings
 
-from conformance.plugin import on_failure
-from conformance.plugin.profiles import CI_SEED, default_profile, register_profiles
+from conformance.plugin import fuzzing, on_failure
+from conformance.plugin.profiles import CI_SEED, default_profile, register_profiles, seed_tests
 from conformance.checks.forward import DEFAULT_TIMEOUT
 from conformance.core.registry import CandidateLoadError, resolve
 from conformance.plugin.report import report_data, write_report
@@ -18,6 +18,7 @@ register_profiles()  # at import, before Hypothesis' own plugin loads --hypothes
 
 RUN_KEY = pytest.StashKey[ConformanceRun]()
 REQUESTED_KEY = pytest.StashKey[tuple]()
+SEED_KEY = pytest.StashKey[object]()
 MARKER = "conformance"
 CLAIMS_MARKER = "conformance_claims"  # tests of declared limits run on unsupported columns
 
@@ -56,8 +57,10 @@ def pytest_configure(config):
     if not profile:  # otherwise Hypothesis' own plugin has loaded it
         profile = default_profile()
         settings.load_profile(profile)
-    if profile == "ci" and config.getoption("hypothesis_seed", None) is None:
-        config.option.hypothesis_seed = CI_SEED
+    # ci: derandomized by seeding each test (profiles.seed_tests), not --hypothesis-seed,
+    # which would switch the example database off.
+    config.stash[SEED_KEY] = (CI_SEED if profile == "ci" and
+                              config.getoption("hypothesis_seed", None) is None else None)
     if config.getoption("torch_threads") > 0:
         torch.set_num_threads(config.getoption("torch_threads"))
     try:
@@ -85,17 +88,21 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if "candidate" in metafunc.fixturenames and metafunc.definition.get_closest_marker(MARKER):
         run = metafunc.config.stash[RUN_KEY]
-        metafunc.parametrize("candidate", run.candidates, ids=[c.name for c in run.candidates])
-
-
-@pytest.fixture(scope="session")
-def conformance_run(request) -> ConformanceRun:
-    """The run's state: `conformance_run.check_forward(candidate, recipe)` in a test."""
-    return request.config.stash[RUN_KEY]
+        # The run's state (`conformance_run.check_forward(candidate, recipe)` in a test) is a
+        # parameter, not a fixture: HypoFuzz holds a test for hours and re-enters its fixtures,
+        # which a session fixture does not survive (conformance/plugin/fuzzing.py).
+        names = ["candidate"] + (["conformance_run"] if "conformance_run" in
+                                 metafunc.fixturenames else [])
+        metafunc.parametrize(names, [(c, run)[:len(names)] for c in run.candidates],
+                             ids=[c.name for c in run.candidates])
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests about a feature the candidate declared xfail run under a strict xfail."""
+    if config.stash[SEED_KEY] is not None:
+        seed_tests(items, config.stash[SEED_KEY])
+    if fuzzing.active():  # HypoFuzz calls no setup hook: skip statically what setup would
+        fuzzing.mark_skips(items, config.stash[RUN_KEY], config.stash[REQUESTED_KEY])
     for item in items:
         candidate = _candidate_of(item)
         xfail = getattr(candidate, "xfail", None)

@@ -56,13 +56,29 @@ def register_profiles() -> None:
         db = database(profile)
         if db is not None:
             kwargs["database"] = db
-        # ci: derandomized through a fixed seed (the plugin passes --hypothesis-seed=0 unless
-        # one is given): Hypothesis' own derandomize=True would switch the database off, and
-        # the database is what replays a failure found earlier on the next run.
-        settings.register_profile(profile, **kwargs)
+        # ci: derandomized through a fixed seed given to each test (seed_tests) unless
+        # --hypothesis-seed is given. Neither derandomize=True nor --hypothesis-seed: both
+        # switch the example database off, and the database is what replays a failure found
+        # earlier (by a previous run, another machine or the fuzzer) on the next run.
+        # Parent: Hypothesis' own default profile, never the profile loaded at import. With
+        # the CI environment variable set, Hypothesis loads its built-in "ci" profile
+        # (derandomize=True, database=None), which would otherwise leak into all three.
+        settings.register_profile(profile, parent=settings.get_profile("default"), **kwargs)
 
 
-CI_SEED = "0"
+CI_SEED = 0
+
+
+def seed_tests(items, seed: int) -> None:
+    """Seed every Hypothesis test among `items` as `@hypothesis.seed(seed)` would.
+
+    The same examples as `--hypothesis-seed=seed` (both draw from Random(seed)), but with the
+    example database on: Hypothesis ignores the database under a global seed.
+    """
+    for item in items:
+        test = getattr(item, "obj", None)
+        if getattr(test, "is_hypothesis_test", False):
+            test._hypothesis_internal_use_seed = seed
 
 
 def default_profile() -> str:
