@@ -97,18 +97,32 @@ def progress(pytest_args) -> dict:
     return result
 
 
+def keys(pytest_args) -> dict:
+    """{node id: database key (hex)} of the tests `hypothesis fuzz -- PYTEST_ARGS` fuzzes: the
+    key under which HypoFuzz saves a test's shrunk failures, and Hypothesis replays them."""
+    from hypofuzz import detection
+    from hypofuzz.collection import collect_tests
+
+    detection._in_hypofuzz_run = True
+    return {t.nodeid: t.database_key.hex() for t in collect_tests(list(pytest_args)).fuzz_targets}
+
+
 def main(argv=None) -> int:
-    """`python -m conformance.plugin.fuzzing [PYTEST_ARGS]`: print progress() as JSON."""
+    """`python -m conformance.plugin.fuzzing [--keys] [--] [PYTEST_ARGS]`: print progress()
+    (or keys()) of the tests `hypothesis fuzz -- PYTEST_ARGS` fuzzes, as JSON."""
     import contextlib
     import io
     import json
     import sys
 
     args = sys.argv[1:] if argv is None else list(argv)
+    what = progress
+    if args[:1] == ["--keys"]:
+        what, args = keys, args[1:]
     if args[:1] == ["--"]:
         args = args[1:]
     with contextlib.redirect_stdout(io.StringIO()):
-        data = progress(args)
+        data = what(args)
     json.dump(data, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
     return 0

@@ -12,6 +12,13 @@ Example databases (read when the plugin is imported, i.e. at pytest start):
     LSTM_CONFORMANCE_SHARED_DB  a directory of examples shared by a team or a CI cache: every
                                 profile also replays the examples found there, and never writes
                                 to it (MultiplexedDatabase(local, ReadOnlyDatabase(shared)))
+    LSTM_CONFORMANCE_REDIS      redis://host:port/db: a networked database shared by every
+                                machine (CI runners, fuzzing hosts, laptops); every profile
+                                reads and writes it besides the local directory
+                                (MultiplexedDatabase(local, RedisExampleDatabase(...)))
+    LSTM_CONFORMANCE_REDIS_READONLY=1
+                                replay from the Redis database but never write to it (pull
+                                requests): ReadOnlyDatabase(RedisExampleDatabase(...))
 """
 from __future__ import annotations
 
@@ -24,6 +31,9 @@ from hypothesis.database import (DirectoryBasedExampleDatabase, ExampleDatabase,
 PROFILES = ("dev", "ci", "nightly")
 CI_DATABASE_ENV = "LSTM_CONFORMANCE_DB"
 SHARED_DATABASE_ENV = "LSTM_CONFORMANCE_SHARED_DB"
+REDIS_ENV = "LSTM_CONFORMANCE_REDIS"
+REDIS_READONLY_ENV = "LSTM_CONFORMANCE_REDIS_READONLY"
+REDIS_KEY_PREFIX = b"lstm-conformance:"  # one Redis server can serve other projects too
 MAX_EXAMPLES = {"dev": 25, "ci": 50, "nightly": 1000}
 
 
@@ -37,17 +47,40 @@ def local_database_path(profile: str):
     return ci_database_path() if profile == "ci" else os.path.join(".hypothesis", "examples")
 
 
+def redis_database(url: str, read_only: bool = False) -> ExampleDatabase:
+    """Hypothesis' RedisExampleDatabase on the server at `url` (redis://host:port/db); the
+    connection is opened on first use."""
+    try:
+        import redis
+        from hypothesis.extra.redis import RedisExampleDatabase
+    except ImportError as exc:
+        raise RuntimeError(f"{REDIS_ENV}={url}: the redis package is needed "
+                           f"(python -m pip install redis): {exc}") from None
+    db = RedisExampleDatabase(redis.Redis.from_url(url), key_prefix=REDIS_KEY_PREFIX)
+    return ReadOnlyDatabase(db) if read_only else db
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def database(profile: str) -> ExampleDatabase | None:
-    """The profile's example database; None: Hypothesis' default (dev and nightly, no shared
-    copy). With LSTM_CONFORMANCE_SHARED_DB set, failures are replayed from the shared copy too
-    but saved only locally: a run never writes into a directory others read."""
+    """The profile's example database; None: Hypothesis' default (dev and nightly, nothing
+    shared). With LSTM_CONFORMANCE_SHARED_DB set, failures are replayed from the shared copy
+    too but saved only locally: a run never writes into a directory others read. With
+    LSTM_CONFORMANCE_REDIS set, failures are saved both locally and in Redis (only locally,
+    with LSTM_CONFORMANCE_REDIS_READONLY=1) and replayed from both."""
     shared = os.environ.get(SHARED_DATABASE_ENV)
-    if profile != "ci" and not shared:
+    redis_url = os.environ.get(REDIS_ENV)
+    if profile != "ci" and not shared and not redis_url:
         return None
     local = DirectoryBasedExampleDatabase(local_database_path(profile))
-    if not shared:
-        return local
-    return MultiplexedDatabase(local, ReadOnlyDatabase(DirectoryBasedExampleDatabase(shared)))
+    others = []
+    if shared:
+        others.append(ReadOnlyDatabase(DirectoryBasedExampleDatabase(shared)))
+    if redis_url:
+        others.append(redis_database(redis_url, read_only=_flag(REDIS_READONLY_ENV)))
+    return MultiplexedDatabase(local, *others) if others else local
 
 
 def register_profiles() -> None:
