@@ -18,7 +18,7 @@ from conformance.plugin.report import JSON_NAME, MARKDOWN_NAME
 pytest.importorskip("xdist", reason="pytest-xdist is not installed")
 
 SELECT = ["--impl", "numpy", "--impl", "tests.catalog.bugs:build_gate_order_if",
-          "-k", "test_all_axes or test_packed", "-p", "no:cacheprovider", "-q"]
+          "-k", "test_all_axes or test_packed", "-p", "no:cacheprovider"]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -6,7 +6,8 @@ import torch
 from hypothesis import settings
 
 from conformance.plugin import fuzzing, on_failure
-from conformance.plugin.profiles import CI_SEED, default_profile, register_profiles, seed_tests
+from conformance.plugin.profiles import (CI_SEED, default_profile, key_by_node_id,
+                                         register_profiles, seed_tests)
 from conformance.checks.forward import DEFAULT_TIMEOUT
 from conformance.core.registry import CandidateLoadError, resolve
 from conformance.plugin.report import report_data, write_report
@@ -147,6 +148,12 @@ def pytest_runtest_setup(item):
             why = ("excluded by --device" if requested and column not in requested
                    else "torch reports no such device here")
             pytest.skip(f"device {column}: {why}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if item.get_closest_marker(MARKER) is not None:
+        key_by_node_id(item)  # the example-database key HypoFuzz uses too
 
 
 @pytest.hookimpl(hookwrapper=True)

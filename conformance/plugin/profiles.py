@@ -102,6 +102,21 @@ def register_profiles() -> None:
 CI_SEED = 0
 
 
+def key_by_node_id(item) -> None:
+    """Give this test invocation its own example-database key, derived from its node id.
+
+    Hypothesis' pytest plugin does this only for tests parametrized by a marker or a fixture
+    parameter, not for the plugin's `metafunc.parametrize("candidate", ...)`: without it every
+    candidate's failures of a test would share one key, and the key would not be the one
+    HypoFuzz saves its failures under (the node id), so the fuzzer's finds would never be
+    replayed. Called just before the test runs: the function object is shared by every
+    candidate's invocation.
+    """
+    test = getattr(item, "obj", None)
+    if getattr(test, "is_hypothesis_test", False):
+        test.hypothesis.inner_test._hypothesis_internal_add_digest = item.nodeid.encode()
+
+
 def seed_tests(items, seed: int) -> None:
     """Seed every Hypothesis test among `items` as `@hypothesis.seed(seed)` would.
 
