@@ -86,8 +86,8 @@ def test_read_only_redis_replays_but_is_never_written(reregister, monkeypatch, t
 
 def test_a_failure_found_by_one_process_is_replayed_by_another(pytester, monkeypatch,
                                                                tmp_path, redis_url):
-    """Two pytest processes with the plugin, each in its own directory (so no local example
-    directory is shared: two machines), sharing only the Redis server."""
+    """Two pytest processes with the plugin, each with its own local example directory (as on
+    two machines), sharing only the Redis server."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     for var in ("CI", SHARED_DATABASE_ENV, REDIS_READONLY_ENV, "PYTEST_ADDOPTS"):
         monkeypatch.delenv(var, raising=False)
