@@ -14,13 +14,15 @@ from conformance.core import sandbox
 from conformance.core.invoke import Limits
 from conformance.core.registry import CandidateLoadError, resolve
 from conformance.model.features import available_devices
-from conformance.plugin import on_failure
-from conformance.plugin.profiles import CI_SEED, default_profile, register_profiles
+from conformance.plugin import fuzzing, on_failure
+from conformance.plugin.profiles import (CI_SEED, default_profile, key_by_node_id,
+                                         register_profiles, seed_tests)
 from conformance.plugin.report import report_data, write_report
 from conformance.plugin.run import ConformanceRun, Recording, is_broken
 from conformance.plugin.verdict import PROPERTY
 
 RUN_KEY = pytest.StashKey[ConformanceRun]()
+SEED_KEY = pytest.StashKey[object]()
 REQUESTED_KEY = pytest.StashKey[tuple]()
 WRITTEN_KEY = pytest.StashKey[list]()
 MARKER = "conformance"
@@ -42,8 +44,10 @@ def start(config) -> None:
     if not profile:  # otherwise Hypothesis' own plugin loads it
         profile = default_profile()
         settings.load_profile(profile)
-    if profile == "ci" and config.getoption("hypothesis_seed", None) is None:
-        config.option.hypothesis_seed = CI_SEED
+    # ci: derandomized by seeding each test (profiles.seed_tests), not --hypothesis-seed,
+    # which would switch the example database off.
+    config.stash[SEED_KEY] = (CI_SEED if profile == "ci" and
+                              config.getoption("hypothesis_seed", None) is None else None)
     threads = config.getoption("conformance_torch_threads")
     if threads > 0:
         torch.set_num_threads(threads)
@@ -76,17 +80,22 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if "candidate" in metafunc.fixturenames and metafunc.definition.get_closest_marker(MARKER):
         run = metafunc.config.stash[RUN_KEY]
-        metafunc.parametrize("candidate", run.candidates, ids=[c.name for c in run.candidates])
-
-
-@pytest.fixture(scope="session")
-def conformance_run(request) -> ConformanceRun:
-    """The run's state: `conformance_run.check_forward(candidate, recipe)` in a test."""
-    return request.config.stash[RUN_KEY]
+        # The run's state (`conformance_run.check_forward(candidate, recipe)` in a test) is a
+        # parameter, not a fixture: HypoFuzz holds a test for hours and re-enters its
+        # fixtures, which a session fixture does not survive (plugin/fuzzing.py).
+        names = ["candidate"] + (["conformance_run"] if "conformance_run" in
+                                 metafunc.fixturenames else [])
+        metafunc.parametrize(names, [(c, run)[:len(names)] for c in run.candidates],
+                             ids=[c.name for c in run.candidates])
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests about a feature the candidate declared xfail run under a strict xfail."""
+    """Seeds (ci), static skips (under HypoFuzz), and a strict xfail for the tests about a
+    feature the candidate declared xfail."""
+    if config.stash[SEED_KEY] is not None:
+        seed_tests(items, config.stash[SEED_KEY])
+    if fuzzing.active():
+        fuzzing.mark_skips(items, config.stash[RUN_KEY], config.stash[REQUESTED_KEY])
     for item in items:
         candidate = _candidate_of(item)
         xfail = getattr(candidate, "xfail", None)
@@ -108,6 +117,26 @@ def _columns_of(item) -> tuple[str, ...]:
     return tuple(marker.args) if marker else ()
 
 
+def skip_reason(item, run, requested: tuple) -> str | None:
+    """Why `item` is skipped before it runs (None: it runs), from what is known at
+    collection: a candidate that did not load, a declared-unsupported column, a device."""
+    candidate = _candidate_of(item)
+    if candidate is None or item.get_closest_marker(MARKER) is None:
+        return None
+    if is_broken(candidate):
+        if "candidate_loads" in item.name:
+            return None
+        return f"candidate {candidate.name!r} did not load (see test_candidate_loads)"
+    for column in _columns_of(item):
+        if column in candidate.unsupported and not item.get_closest_marker(CLAIMS_MARKER):
+            return f"candidate {candidate.name!r} declares {column!r} unsupported"
+        if column in ("cuda", "mps", "cpu") and column not in run.devices:
+            why = ("excluded by --conformance-device" if requested and column not in requested
+                   else "torch reports no such device here")
+            return f"device {column}: {why}"
+    return None
+
+
 def pytest_runtest_setup(item):
     candidate = _candidate_of(item)
     if candidate is None or item.get_closest_marker(MARKER) is None:
@@ -115,20 +144,17 @@ def pytest_runtest_setup(item):
     run = item.config.stash[RUN_KEY]
     run.current = Recording(candidate.name, _columns_of(item))
     sandbox.new_test()
-    if is_broken(candidate):
-        if "candidate_loads" not in item.name:
-            pytest.skip(f"candidate {candidate.name!r} did not load (see test_candidate_loads)")
-        return
+    reason = skip_reason(item, run, item.config.stash[REQUESTED_KEY])
+    if reason:
+        pytest.skip(reason)
     if run.fail_fast and candidate.name in run.failed_candidates:
         pytest.skip(f"candidate {candidate.name!r} already failed (--impl-fail-fast)")
-    for column in _columns_of(item):
-        if column in candidate.unsupported and not item.get_closest_marker(CLAIMS_MARKER):
-            pytest.skip(f"candidate {candidate.name!r} declares {column!r} unsupported")
-        if column in ("cuda", "mps", "cpu") and column not in run.devices:
-            requested = item.config.stash[REQUESTED_KEY]
-            why = ("excluded by --device" if requested and column not in requested
-                   else "torch reports no such device here")
-            pytest.skip(f"device {column}: {why}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if item.get_closest_marker(MARKER) is not None:
+        key_by_node_id(item)  # the example-database key HypoFuzz uses too
 
 
 @pytest.hookimpl(hookwrapper=True)
