@@ -255,7 +255,7 @@ def test_an_impl_that_does_not_load_is_a_usage_error(capsys):
     assert "no_such_module_xyz" in capsys.readouterr().err
 
 
-def test_the_bench_pytest_options_carry_the_bench_prefix():
+def test_the_bench_pytest_options_carry_the_plugin_prefix():
     names = []
 
     class Group:
@@ -267,7 +267,7 @@ def test_the_bench_pytest_options_carry_the_bench_prefix():
             return Group()
 
     plugin.pytest_addoption(Parser())
-    assert names and all(n.startswith("--bench-") for n in names), names
+    assert names and all(n.startswith("--conformance-bench-") for n in names), names
 
 
 def test_a_failed_target_is_reported_with_its_reasons():

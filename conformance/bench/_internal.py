@@ -22,7 +22,11 @@ def failure(candidate, recipe, problems) -> ConformanceFailure:
 
 
 def run_candidates(config) -> list:
-    """The candidates of this pytest run, as the conformance plugin resolved them (--impl)."""
+    """The candidates of this pytest run: as the conformance suite's session resolved them
+    when it runs too, else from --conformance-impl (default: every registered one)."""
     from conformance.plugin.session import RUN_KEY
 
-    return config.stash[RUN_KEY].candidates
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        return run.candidates
+    return resolve(config.getoption("conformance_impl"))
