@@ -18,11 +18,11 @@ from .capabilities import check_rejects
 from .check import ConformanceFailure, check
 from .features import FEATURES
 from .gradients import check_gradcheck, check_gradients
-from .registry import Candidate, CandidateLoadError, register
+from .registry import Candidate, CandidateLoadError, LibraryUnavailable, register
 from .spec import GATES, LSTMSpec
 
 __all__ = [
     "FEATURES", "GATES", "Candidate", "CandidateLoadError", "Case", "CaseRecipe",
-    "ConformanceFailure", "LSTMSpec", "check", "check_rejects", "register",
+    "ConformanceFailure", "LibraryUnavailable", "LSTMSpec", "check", "check_rejects", "register",
     "check_gradcheck", "check_gradients",
 ]

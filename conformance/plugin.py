@@ -8,7 +8,7 @@ from hypothesis import settings
 from . import on_failure
 from .profiles import CI_SEED, default_profile, register_profiles
 from .check import DEFAULT_TIMEOUT
-from .registry import CandidateLoadError, resolve
+from .registry import CandidateLoadError, UnavailableCandidate, default_exclusions, discover, resolve
 from .report import report_data, write_report
 from .restrict import available_devices
 from .run import ConformanceRun, Recording, is_broken
@@ -77,9 +77,13 @@ def pytest_configure(config):
 def pytest_report_header(config):
     run = config.stash[RUN_KEY]
     names = ", ".join(c.name for c in run.candidates) or "none registered"
-    return [f"lstm-conformance: candidates {names}; devices {', '.join(run.devices) or 'none'}; "
-            f"hypothesis profile {run.profile}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} thread(s)"]
+    lines = [f"lstm-conformance: candidates {names}; devices {', '.join(run.devices) or 'none'}; "
+             f"hypothesis profile {run.profile}; torch {torch.__version__}, "
+             f"{torch.get_num_threads()} thread(s)"]
+    if not config.getoption("impl"):
+        lines += [f"lstm-conformance: left out {name}: {why}"
+                  for name, why in default_exclusions(discover()).items()]
+    return lines
 
 
 def pytest_generate_tests(metafunc):
@@ -123,6 +127,8 @@ def pytest_runtest_setup(item):
         return
     run = item.config.stash[RUN_KEY]
     run.current = Recording(candidate.name, _columns_of(item))
+    if isinstance(candidate, UnavailableCandidate):
+        pytest.skip(f"candidate {candidate.name!r} is not available: {candidate.reason}")
     if is_broken(candidate):
         if "candidate_loads" not in item.name:
             pytest.skip(f"candidate {candidate.name!r} did not load (see test_candidate_loads)")
