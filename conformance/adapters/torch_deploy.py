@@ -136,12 +136,7 @@ class ScriptedLSTM(_Deployed):
     def __init__(self, spec, params):
         super().__init__(spec, params)
         self.lstm.load_state_dict(params)
-        self.script = torch.jit.script(self.lstm)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.script.train(mode)
-        return self
+        self.script = torch.jit.script(self.lstm)  # a submodule: train()/eval() reach it
 
     def forward(self, input, hx=None):
         if torch.is_grad_enabled() and any(p.requires_grad for p in self.params.values()):

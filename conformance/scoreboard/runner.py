@@ -1,0 +1,83 @@
+"""Run candidates, each in its own `python -m pytest --pyargs conformance.suite` process.
+
+A process per candidate: one that crashes the interpreter, leaks global state (Dynamo's
+caches, `jax_enable_x64`, Keras' backend) or hangs costs only its own row, and its wall time
+is its own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..registry import UnavailableCandidate, discover
+from ..report import JSON_NAME
+from .budget import ENV, PROFILE
+
+# Examples per property for candidates that compile or export per example (pins always run);
+# everything else gets DEFAULT_EXAMPLES, the dev profile's count.
+DEFAULT_EXAMPLES = 25
+BUDGETS = {"torch-compile": 2, "torch-export": 3, "onnxruntime-export": 3, "flax-lstm": 5,
+           "keras-lstm": 5, "onnxruntime-graph": 10, "torchscript": 10}
+
+
+@dataclass
+class Result:
+    name: str
+    max_examples: int | None
+    wall_s: float
+    returncode: int | None
+    report: dict | None  # the candidate's entry of conformance-report.json
+    report_dir: Path | None
+    unavailable: str | None = None
+    log_tail: str = ""
+
+
+def candidates() -> dict:
+    """Every discovered candidate (opt-in and unavailable ones too), by name."""
+    return discover()
+
+
+def run_one(name: str, out: Path, max_examples: int, timeout: float, extra=()) -> Result:
+    """Run the suite on one candidate; its report lands in out/reports/<name>/."""
+    report_dir = out / "reports" / name
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--impl", name,
+           "--conformance-report", str(report_dir), "-p", "no:cacheprovider", "-q",
+           "-p", "conformance.scoreboard.budget", "--hypothesis-profile", PROFILE, *extra]
+    env = dict(os.environ, **{ENV: str(max_examples)})
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        code, tail = proc.returncode, (proc.stdout + proc.stderr)[-4000:]
+    except subprocess.TimeoutExpired as exc:
+        code, tail = None, f"timed out after {timeout:g} s\n{(exc.stdout or '')[-2000:]}"
+    wall = time.monotonic() - start
+    report = None
+    path = report_dir / JSON_NAME
+    if path.exists():
+        data = json.loads(path.read_text())
+        report = next((c for c in data["candidates"] if c["name"] == name), None)
+        if report is not None:
+            report = dict(report, profile=data.get("profile"))
+    return Result(name, max_examples, wall, code, report, report_dir, log_tail=tail)
+
+
+def run_all(names, out: Path, budgets: dict, timeout: float, jobs: int = 1,
+            extra=()) -> list[Result]:
+    """Each named candidate in its own process, `jobs` at a time; unavailable ones are not
+    run but listed with their reason."""
+    found = candidates()
+
+    def one(name):
+        c = found.get(name)
+        if isinstance(c, UnavailableCandidate):
+            return Result(name, None, 0.0, None, None, None, unavailable=c.reason)
+        return run_one(name, out, budgets.get(name, DEFAULT_EXAMPLES), timeout, extra)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, names))
