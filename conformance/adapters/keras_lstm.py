@@ -49,6 +49,11 @@ if os.environ["KERAS_BACKEND"] != "torch":
         f"keras-lstm runs on Keras' torch backend, but KERAS_BACKEND="
         f"{os.environ['KERAS_BACKEND']!r} is set")
 
+# The weights are assigned right after building, so the initializers only cost time; and
+# the default orthogonal recurrent initializer cannot even run in float16/bfloat16 on
+# torch's CPU ("geqrf_cpu" not implemented for 'Half').
+ZERO_INIT = dict(kernel_initializer="zeros", recurrent_initializer="zeros",
+                 bias_initializer="zeros")
 DTYPE_NAMES = {torch.float16: "float16", torch.bfloat16: "bfloat16",
                torch.float32: "float32", torch.float64: "float64"}
 
@@ -78,7 +83,7 @@ class KerasLSTM:
             def lstm(go_backwards=False):
                 return keras.layers.LSTM(spec.hidden_size, use_bias=spec.bias, dtype=dtype,
                                          return_sequences=True, return_state=True,
-                                         go_backwards=go_backwards)
+                                         go_backwards=go_backwards, **ZERO_INIT)
             layer = (keras.layers.Bidirectional(lstm(), merge_mode="concat", dtype=dtype)
                      if spec.bidirectional else lstm())
             width = spec.input_size if k == 0 else spec.hidden_size * spec.num_directions

@@ -21,20 +21,31 @@ runs it. The parameter mapping is the identity (the same nn.LSTM, the same names
 - **torch-export**: `torch.export.export(lstm.eval(), args)`, static shapes, so a program is
   exported for each input signature (shapes, dtype, hx given or not) the forward meets, and
   run through `ExportedProgram.module()` with the given parameters.
-- **torchscript**: `torch.jit.script(lstm)` after `load_state_dict(params)`.
+- **torchscript**: `torch.jit.script` of a module that calls the LSTM (`UsesLSTM`), after
+  `load_state_dict(params)`: a scripted nn.LSTM alone has no callable `forward` in Python
+  (torch 2.13: "'RecursiveScriptModule' object has no attribute 'forward'").
 
 Declared, with the reason (torch 2.13.0+cpu):
 - torch-compile `backward`, xfail: with parameters that require grad, inductor's compiled
   forward raises `TypeError: expected Tensor() for op: torch.ops.aten.mkldnn_rnn_layer.default`
   (smallest: `LSTMSpec(1, 1)`, T=1, N=1; docs/divergences/torch_compile_backward.py).
+- torch-compile `packed`, xfail: tracing the PackedSequence path raises "Could not guard on
+  data-dependent expression"; `bfloat16`, xfail: the compiled graph calls oneDNN's
+  `mkldnn_rnn_layer`, which cannot create a bfloat16 LSTM primitive on this CPU, where eager
+  nn.LSTM computes (docs/divergences/torch_compile_packed_bf16.py).
 - torch-export `packed` unsupported: exporting with a PackedSequence input fails
   (GuardOnDataDependentSymNode in the LSTM decomposition); `dropout` unsupported: an
   ExportedProgram's module cannot be put in training mode ("Calling train() is not
   supported yet"); the program is exported in eval mode.
+- torchscript `packed`, xfail: the packed output comes back as
+  `torch._jit_internal.PackedSequence`, a NamedTuple that is not a
+  `torch.nn.utils.rnn.PackedSequence` (docs/divergences/torchscript_packed_type.py).
 - torchscript `backward` unsupported: the ScriptModule owns copies of the parameters, so
   gradients reach those, never the given tensors.
 """
 from __future__ import annotations
+
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -132,20 +143,58 @@ def _signature(tree) -> tuple:
     return (repr(tree),)
 
 
+class UsesLSTM(nn.Module):
+    """The user's model around the LSTM, as TorchScript needs it: a scripted nn.LSTM alone
+    cannot be called from Python (its forward is a pair of overloads, forward__0 for
+    tensors and forward__1 for PackedSequence; the ScriptModule has no `forward`), so the
+    LSTM is scripted as a submodule whose calls resolve the overload when compiled."""
+
+    def __init__(self, lstm: nn.LSTM):
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, input: torch.Tensor, hx: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+                ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        return self.lstm(input, hx)
+
+    @torch.jit.export
+    def packed(self, input: PackedSequence,
+               hx: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+               ) -> Tuple[PackedSequence, Tuple[torch.Tensor, torch.Tensor]]:
+        return self.lstm(input, hx)
+
+
 class ScriptedLSTM(_Deployed):
     def __init__(self, spec, params):
         super().__init__(spec, params)
         self.lstm.load_state_dict(params)
-        self.script = torch.jit.script(self.lstm)  # a submodule: train()/eval() reach it
+        self.script = torch.jit.script(UsesLSTM(self.lstm))  # a submodule: train()/eval() reach it
 
     def forward(self, input, hx=None):
         if torch.is_grad_enabled() and any(p.requires_grad for p in self.params.values()):
             raise NotImplementedError("the ScriptModule owns copies of the parameters: no "
                                       "gradients for the given tensors")
+        if isinstance(input, PackedSequence):
+            return self.script.packed(*self.args(input, hx))
         return self.script(*self.args(input, hx))
 
 
 VERSIONS = versions()
+SCRIPT_PACKED_XFAIL = (
+    "a scripted module returns packed output as torch._jit_internal.PackedSequence, a plain "
+    "NamedTuple, not torch.nn.utils.rnn.PackedSequence (isinstance fails, its methods are "
+    "missing); smallest: LSTMSpec(1, 1), lengths (1,); torch " + torch.__version__ +
+    " (docs/divergences/torchscript_packed_type.py)")
+PACKED_XFAIL = (
+    "torch.compile (allow_rnn, fullgraph) of nn.LSTM on a PackedSequence raises UserError: "
+    "Could not guard on data-dependent expression (the LSTM decomposition branches on "
+    "batch_sizes); smallest: LSTMSpec(1, 1), lengths (1,); torch " + torch.__version__ +
+    " (docs/divergences/torch_compile_packed_bf16.py)")
+BFLOAT16_XFAIL = (
+    "the compiled graph calls oneDNN's mkldnn_rnn_layer, which raises 'could not create a "
+    "primitive descriptor for the LSTM forward propagation primitive' in bfloat16 on CPU, "
+    "where eager nn.LSTM computes; smallest: LSTMSpec(1, 1, dtype=bfloat16), T=1, N=1; "
+    "torch " + torch.__version__ + " (docs/divergences/torch_compile_packed_bf16.py)")
 BACKWARD_XFAIL = (
     "torch.compile (inductor, allow_rnn) raises TypeError: expected Tensor() for op: "
     "torch.ops.aten.mkldnn_rnn_layer.default when the parameters require grad; smallest: "
@@ -154,7 +203,8 @@ BACKWARD_XFAIL = (
 
 
 @conformance.register("torch-compile", opt_in=True, versions=VERSIONS,
-                      xfail={"backward": BACKWARD_XFAIL})
+                      xfail={"backward": BACKWARD_XFAIL, "packed": PACKED_XFAIL,
+                             "bfloat16": BFLOAT16_XFAIL})
 def build_compile(spec, params):
     return CompiledLSTM(spec, params)
 
@@ -166,6 +216,6 @@ def build_export(spec, params):
 
 
 @conformance.register("torchscript", opt_in=True, versions=VERSIONS,
-                      unsupported={"backward"})
+                      unsupported={"backward"}, xfail={"packed": SCRIPT_PACKED_XFAIL})
 def build_script(spec, params):
     return ScriptedLSTM(spec, params)

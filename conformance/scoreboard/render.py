@@ -81,6 +81,9 @@ def markdown(results, meta: dict, repro_link, divergence_link, speeds=None) -> s
     lines += ["", "Cells: ok N (passed; N examples used the feature), FAIL (links to the "
               "failure), unsup (declared unsupported, and verified to be rejected), xfail "
               "(a declared divergence that failed as declared), - (not run).", ""]
+    lines += [f"- `{r.name}` ran only `-k \"{r.selection}\"` (time budget)."
+              for r in results if r.selection]
+    lines += [""]
     for r in results:
         if r.report is None:
             continue

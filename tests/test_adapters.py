@@ -1,0 +1,131 @@
+"""The library adapters (conformance/adapters/): discovered, opt-in, skipped cleanly when
+their library is missing, and run through a budgeted slice of the suite so that they cannot
+rot.
+
+Each adapter run is a subprocess (`--pyargs conformance.suite --impl NAME`) under the
+scoreboard's budget profile with few examples, on tests chosen to cover the adapter's
+mechanisms (layouts, packed input through the library's sequence lengths or masks, hx,
+stacking, declared limits) in a few seconds each. The whole suite runs per adapter in
+`lstm-conformance scoreboard` (docs/scoreboard.md).
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.registry import (Candidate, UnavailableCandidate, default_exclusions,
+                                  discover, resolve)
+
+REPO = Path(__file__).resolve().parents[1]
+BUILT_INS = {"numpy", "naive-torch", "fused-torch", "lstmcell-loop"}
+ADAPTERS = {"onnxruntime-graph", "onnxruntime-export", "keras-lstm", "flax-lstm",
+            "torch-compile", "torch-export", "torchscript"}
+LIBRARIES = {"onnxruntime-graph": "onnxruntime", "onnxruntime-export": "onnxruntime",
+             "keras-lstm": "keras", "flax-lstm": "flax"}
+# Tests that never draw an empty batch (ONNX Runtime aborts on one; see below).
+SLICE = ("test_candidate_loads or test_unsupported_feature_is_rejected or test_packed or "
+         "test_unbatched or test_stacked_bidirectional_with_state or test_rejects_invalid_input")
+
+
+def suite(name, *args, examples=2, report=None, timeout=600):
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--impl", name,
+           "-p", "no:cacheprovider", "-p", "conformance.scoreboard.budget",
+           "--hypothesis-profile", "scoreboard", "--example-timeout", "600", "-q", "-rs", *args]
+    if report:
+        cmd += ["--conformance-report", str(report)]
+    env = dict(os.environ, LSTM_CONFORMANCE_MAX_EXAMPLES=str(examples))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=REPO)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_adapters_are_discovered_and_opt_in():
+    found = discover()
+    assert ADAPTERS <= found.keys()
+    for name in ADAPTERS:
+        c = found[name]
+        assert isinstance(c, (Candidate, UnavailableCandidate)), (name, c)
+        if isinstance(c, Candidate):
+            assert c.opt_in and c.versions["torch"], name
+    assert {c.name for c in resolve([])} == BUILT_INS  # a default run: the built-ins only
+    assert ADAPTERS <= default_exclusions(found).keys()
+
+
+def test_missing_library_skips_with_a_reason(tmp_path):
+    """An entry point whose module raises LibraryUnavailable: left out of a default run,
+    skipped (not ERROR) when named."""
+    info = tmp_path / "fake_adapter-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-adapter\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[lstm_conformance.implementations]\nfancy-lstm = fancy_adapter:build\n")
+    (tmp_path / "fancy_adapter.py").write_text(
+        "import conformance\n"
+        "raise conformance.LibraryUnavailable(\"fancylib not installed: pip install fancylib\")\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
+    base = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p",
+            "no:cacheprovider", "-rs", "-k", "test_candidate_loads"]
+    default = subprocess.run(base, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert default.returncode == 0, default.stdout[-3000:]
+    assert "left out fancy-lstm: fancylib not installed: pip install fancylib" in default.stdout
+    assert "ERROR" not in default.stdout and "[fancy-lstm]" not in default.stdout
+    named = subprocess.run(base + ["--impl", "fancy-lstm"], capture_output=True, text=True,
+                           env=env, cwd=tmp_path)
+    assert named.returncode == 0, named.stdout[-3000:]
+    assert ("candidate 'fancy-lstm' is not available: fancylib not installed: "
+            "pip install fancylib") in named.stdout
+    assert "1 skipped" in named.stdout
+
+
+def _need(name):
+    library = LIBRARIES.get(name)
+    if library and importlib.util.find_spec(library) is None:
+        pytest.skip(f"{library} is not installed: pip install 'lstm-conformance[{library}]'")
+
+
+@pytest.mark.parametrize("name", ["onnxruntime-graph", "onnxruntime-export", "keras-lstm",
+                                  "flax-lstm", "torchscript"])
+def test_adapter_passes_its_slice_of_the_suite(name, tmp_path):
+    _need(name)
+    code, out = suite(name, "-k", SLICE, report=tmp_path)
+    assert code == 0, out[-6000:]
+    assert "passed" in out
+    data = json.loads((tmp_path / "conformance-report.json").read_text())
+    [row] = data["candidates"]
+    assert row["versions"]["torch"] and len(row["versions"]) >= 1
+    if name in LIBRARIES:
+        assert LIBRARIES[name] in row["versions"]
+
+
+@pytest.mark.parametrize("name", ["onnxruntime-graph", "onnxruntime-export"])
+def test_onnxruntime_empty_batch_divergence_is_still_reported(name):
+    """ONNX Runtime aborts the process on N=0 (docs/divergences/onnxruntime_empty_batch.py):
+    the adapters raise instead, and the check fails with that reason. When ONNX Runtime
+    fixes it, this fails: drop the guard and rerun the scoreboard."""
+    _need(name)
+    code, out = suite(name, "-k", "test_empty_batch")
+    assert code == 1 and "EmptyBatchAborts" in out, out[-4000:]
+    result = subprocess.run([sys.executable, "docs/divergences/onnxruntime_empty_batch.py"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout
+
+
+def test_compiled_candidate_never_passes_by_running_eagerly(monkeypatch):
+    """If no compiled graph runs during a call (a graph break, or Dynamo's recompile limit
+    falling back to eager), the torch-compile candidate raises instead of returning nn.LSTM's
+    own result."""
+    import torch
+
+    import conformance
+    from conformance.adapters import torch_deploy
+
+    spec = conformance.LSTMSpec(2, 3)
+    params = dict(torch.nn.LSTM(2, 3).state_dict())
+    forward = torch_deploy.build_compile(spec, params)
+    forward.compiled = lambda p, args: torch.func.functional_call(forward.lstm, p, args)  # eager
+    with torch.no_grad(), pytest.raises(torch_deploy.RanEager):
+        forward(torch.randn(2, 1, 2))
