@@ -44,6 +44,17 @@ def _speed(result, speeds: dict | None) -> str:
     return f"{speeds[result.name]:.2f}x"
 
 
+def divergences(results) -> dict[str, list[str]]:
+    """{docs/divergences/X.py: [candidates]} named by declared xfail reasons or failures."""
+    found: dict[str, list[str]] = {}
+    for r in results:
+        texts = list(((r.report or {}).get("xfail") or {}).values())
+        texts += [f.get("message", "") for f in (r.report or {}).get("failures", [])]
+        for path in sorted({p for t in texts for p in DIVERGENCE.findall(t)}):
+            found.setdefault(path, []).append(r.name)
+    return found
+
+
 def anchor(name: str, index: int) -> str:
     return f"fail-{re.sub(r'[^A-Za-z0-9]+', '-', name)}-{index}"
 
@@ -168,6 +179,15 @@ def page(results, meta: dict, repro_link, divergence_link, speeds=None) -> str:
                            f"<code>{e(f['test'].split('::')[-1])}</code></h3>"
                            f"<p>Columns: {e(', '.join(f['columns']))}</p>"
                            f"<pre>{e(f['message'])}</pre>{shrunk}{repro}")
+    found = divergences(results)
+    if found:
+        items = "".join(f"<li><a href='{e(divergence_link(p))}'>{e(p)}</a>: "
+                        f"{e(', '.join(names))}</li>" for p, names in found.items())
+        details.insert(0, f"<h2 id='divergences'>Divergences found</h2><p>Each has a "
+                          f"standalone reproduction script (exits 1 while it persists):</p>"
+                          f"<ul>{items}</ul>")
+    notes = "".join(f"<p><code>{e(r.name)}</code> ran only <code>-k \"{e(r.selection)}\"</code>"
+                    " (time budget).</p>" for r in results if r.selection)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>LSTM conformance scoreboard</title>
 <style>{CSS}</style></head><body>
@@ -179,7 +199,7 @@ Each candidate ran in its own pytest process; examples: examples run (budget per
 </table>
 <p>ok N: passed, N examples used the feature; FAIL: links to the failure; unsup: declared
 unsupported (verified rejected); xfail: declared divergence; -: not run.</p>
-{''.join(details)}
+{notes}{''.join(details)}
 </body></html>
 """
 
