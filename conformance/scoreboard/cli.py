@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import shutil
 import sys
@@ -19,7 +20,8 @@ from pathlib import Path
 import torch
 
 from . import bench, render
-from .runner import BUDGETS, DEFAULT_EXAMPLES, candidates, run_all
+from ..report import JSON_NAME
+from .runner import BUDGETS, DEFAULT_EXAMPLES, Result, candidates, run_all
 
 DIVERGENCES = Path(__file__).resolve().parents[2] / "docs" / "divergences"
 
@@ -38,6 +40,8 @@ def parse(argv):
     p.add_argument("--timeout", type=float, default=3600, help="seconds per candidate")
     p.add_argument("--bench", metavar="JSON", help="pytest-benchmark JSON for the speed column")
     p.add_argument("--bench-group", help=f"benchmark group (default {bench.DEFAULT_GROUP!r})")
+    p.add_argument("--rerender", action="store_true",
+                   help="do not run: write the pages again from DIR/runs.json and DIR/reports/")
     p.add_argument("pytest_args", nargs="*", help="after --: passed to every pytest run")
     return p.parse_args(argv)
 
@@ -50,16 +54,20 @@ def main(argv=None) -> int:
     for item in args.max_examples:
         name, _, n = item.partition("=")
         budgets[name] = int(n)
-    names = args.impl or sorted(candidates())
-    results = run_all(names, out, budgets, args.timeout, args.jobs, args.pytest_args)
-    speeds = None
-    if args.bench:
-        group, speeds = bench.ratios(args.bench, args.bench_group)
-        print(f"speed: benchmark group {group!r}")
     meta = {"command": "lstm-conformance scoreboard " + " ".join(argv or sys.argv[1:]),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.machine()}, {platform.python_version()}, "
                        f"torch {torch.__version__}"}
+    if args.rerender:
+        meta, results = load_runs(out)
+    else:
+        names = args.impl or sorted(candidates())
+        results = run_all(names, out, budgets, args.timeout, args.jobs, args.pytest_args)
+        save_runs(meta, results, out)
+    speeds = None
+    if args.bench:
+        group, speeds = bench.ratios(args.bench, args.bench_group)
+        print(f"speed: benchmark group {group!r}")
 
     copied = _copy_repros(results, out)
     html_dir = out.resolve()
@@ -80,6 +88,33 @@ def main(argv=None) -> int:
         print(f"{r.name:20s} {r.wall_s:7.1f} s  {state}")
     print(f"scoreboard: {out / 'index.html'}, {md_path}")
     return 0
+
+
+RUNS = "runs.json"
+
+
+def save_runs(meta: dict, results, out: Path) -> None:
+    """What the pages need besides the reports: budget, wall time, exit status per run."""
+    rows = [{"name": r.name, "max_examples": r.max_examples, "wall_s": round(r.wall_s, 1),
+             "returncode": r.returncode, "unavailable": r.unavailable,
+             "selection": r.selection} for r in results]
+    (out / RUNS).write_text(json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n")
+
+
+def load_runs(out: Path) -> tuple[dict, list]:
+    saved = json.loads((out / RUNS).read_text())
+    results = []
+    for row in saved["runs"]:
+        report_dir = out / "reports" / row["name"]
+        report = None
+        path = report_dir / JSON_NAME
+        if path.exists():
+            data = json.loads(path.read_text())
+            report = next((c for c in data["candidates"] if c["name"] == row["name"]), None)
+        results.append(Result(row["name"], row["max_examples"], row["wall_s"],
+                              row["returncode"], report, report_dir,
+                              unavailable=row.get("unavailable"), selection=row.get("selection")))
+    return saved["meta"], results
 
 
 def _copy_repros(results, out: Path) -> dict:
