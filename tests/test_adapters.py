@@ -28,7 +28,7 @@ LIBRARIES = {"onnxruntime-graph": "onnxruntime", "onnxruntime-export": "onnxrunt
              "keras-lstm": "keras", "flax-lstm": "flax"}
 # Tests that never draw an empty batch (ONNX Runtime aborts on one; see below).
 SLICE = ("test_candidate_loads or test_unsupported_feature_is_rejected or test_packed or "
-         "test_unbatched or test_stacked_bidirectional_with_state or test_rejects_invalid_input")
+         "test_unbatched")
 
 
 def suite(name, *args, examples=2, report=None, timeout=600):
@@ -72,7 +72,8 @@ def test_missing_library_skips_with_a_reason(tmp_path):
     default = subprocess.run(base, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert default.returncode == 0, default.stdout[-3000:]
     assert "left out fancy-lstm: fancylib not installed: pip install fancylib" in default.stdout
-    assert "ERROR" not in default.stdout and "[fancy-lstm]" not in default.stdout
+    assert "fancy-lstm" not in default.stdout.split("LSTM conformance verdict")[-1]  # no row
+    assert "[fancy-lstm]" not in default.stdout and "4 passed" in default.stdout
     named = subprocess.run(base + ["--impl", "fancy-lstm"], capture_output=True, text=True,
                            env=env, cwd=tmp_path)
     assert named.returncode == 0, named.stdout[-3000:]
@@ -97,7 +98,7 @@ def sliced_run(tmp_path_factory):
     report = tmp_path_factory.mktemp("adapters")
     args = [a for n in names[1:] for a in ("--impl", n)]
     code, out = suite(names[0], *args, "-k", f"{SLICE} or test_empty_batch", report=report,
-                      timeout=900)
+                      examples=1, timeout=1800)
     data = json.loads((report / "conformance-report.json").read_text())
     return {c["name"]: c for c in data["candidates"]}, out
 
