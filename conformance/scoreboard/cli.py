@@ -97,7 +97,7 @@ def save_runs(meta: dict, results, out: Path) -> None:
     """What the pages need besides the reports: budget, wall time, exit status per run."""
     rows = [{"name": r.name, "max_examples": r.max_examples, "wall_s": round(r.wall_s, 1),
              "returncode": r.returncode, "unavailable": r.unavailable,
-             "selection": r.selection} for r in results]
+             "selection": r.selection, "note": r.note} for r in results]
     (out / RUNS).write_text(json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n")
 
 
@@ -113,7 +113,8 @@ def load_runs(out: Path) -> tuple[dict, list]:
             report = next((c for c in data["candidates"] if c["name"] == row["name"]), None)
         results.append(Result(row["name"], row["max_examples"], row["wall_s"],
                               row["returncode"], report, report_dir,
-                              unavailable=row.get("unavailable"), selection=row.get("selection")))
+                              unavailable=row.get("unavailable"), selection=row.get("selection"),
+                              note=row.get("note")))
     return saved["meta"], results
 
 

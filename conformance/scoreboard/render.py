@@ -188,6 +188,7 @@ def page(results, meta: dict, repro_link, divergence_link, speeds=None) -> str:
                           f"<ul>{items}</ul>")
     notes = "".join(f"<p><code>{e(r.name)}</code> ran only <code>-k \"{e(r.selection)}\"</code>"
                     " (time budget).</p>" for r in results if r.selection)
+    notes += "".join(f"<p><code>{e(r.name)}</code>: {e(r.note)}</p>" for r in results if r.note)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>LSTM conformance scoreboard</title>
 <style>{CSS}</style></head><body>

@@ -47,6 +47,7 @@ class Result:
     unavailable: str | None = None
     log_tail: str = ""
     selection: str | None = None  # the -k expression, when the budget leaves tests out
+    note: str | None = None  # anything else a reader of the row must know
 
 
 def candidates() -> dict:
@@ -65,13 +66,17 @@ def run_one(name: str, out: Path, max_examples: int, timeout: float, extra=(),
            "-p", "conformance.scoreboard.budget", "--hypothesis-profile", PROFILE,
            "--example-timeout", str(EXAMPLE_TIMEOUT), *extra]
     env = dict(os.environ, **{ENV: str(max_examples)})
+    report_dir.mkdir(parents=True, exist_ok=True)
+    log = report_dir / "pytest.log"  # a file, not a pipe: the run survives its parent
     start = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        code, tail = proc.returncode, (proc.stdout + proc.stderr)[-4000:]
-    except subprocess.TimeoutExpired as exc:
-        code, tail = None, f"timed out after {timeout:g} s\n{(exc.stdout or '')[-2000:]}"
+    with log.open("w") as sink:
+        try:
+            code = subprocess.run(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                  timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            code = None
     wall = time.monotonic() - start
+    tail = log.read_text(errors="replace")[-4000:]
     report = None
     path = report_dir / JSON_NAME
     if path.exists():
