@@ -33,6 +33,10 @@ Declared, with the reason (torch 2.13.0+cpu):
   data-dependent expression"; `bfloat16`, xfail: the compiled graph calls oneDNN's
   `mkldnn_rnn_layer`, which cannot create a bfloat16 LSTM primitive on this CPU, where eager
   nn.LSTM computes (docs/divergences/torch_compile_packed_bf16.py).
+- torch-compile `dropout`, a FAIL left visible: in training mode the compiled LSTM applies no
+  dropout between layers (dropout=1.0 still passes layer 1's output on, unscaled;
+  docs/divergences/torch_compile_dropout.py). Not declared xfail: the column's eval-mode
+  tests pass, and a strict xfail on the column would XPASS.
 - torch-export `packed` unsupported: exporting with a PackedSequence input fails
   (GuardOnDataDependentSymNode in the LSTM decomposition); `dropout` unsupported: an
   ExportedProgram's module cannot be put in training mode ("Calling train() is not
