@@ -69,6 +69,9 @@ def main(argv=None) -> int:
         group, speeds = bench.ratios(args.bench, args.bench_group)
         print(f"speed: benchmark group {group!r}")
 
+    for path in sorted(DIVERGENCES.glob("*.py")):  # every reproduction, for the pages' list
+        render.KNOWN[f"docs/divergences/{path.name}"] = path.read_text()
+        _divergence(f"docs/divergences/{path.name}", out)
     copied = _copy_repros(results, out)
     html_dir = out.resolve()
     (out / "index.html").write_text(render.page(

@@ -44,14 +44,23 @@ def _speed(result, speeds: dict | None) -> str:
     return f"{speeds[result.name]:.2f}x"
 
 
+KNOWN: dict[str, str] = {}  # docs/divergences/X.py -> its text; the command fills it
+
+
 def divergences(results) -> dict[str, list[str]]:
-    """{docs/divergences/X.py: [candidates]} named by declared xfail reasons or failures."""
+    """{docs/divergences/X.py: [candidates]} named by declared xfail reasons, failures, or
+    the reproduction's own docstring ("found by the NAME candidate")."""
     found: dict[str, list[str]] = {}
+    for path, text in sorted(KNOWN.items()):
+        names = [r.name for r in results if r.report and f"{r.name} candidate" in text]
+        if names:
+            found[path] = names
     for r in results:
         texts = list(((r.report or {}).get("xfail") or {}).values())
         texts += [f.get("message", "") for f in (r.report or {}).get("failures", [])]
         for path in sorted({p for t in texts for p in DIVERGENCE.findall(t)}):
-            found.setdefault(path, []).append(r.name)
+            if r.name not in found.setdefault(path, []):
+                found[path].append(r.name)
     return found
 
 
