@@ -103,7 +103,15 @@ def markdown(results, meta: dict, repro_link, divergence_link, speeds=None) -> s
               "(a declared divergence that failed as declared), - (not run).", ""]
     lines += [f"- `{r.name}` ran only `-k \"{r.selection}\"` (time budget)."
               for r in results if r.selection]
+    lines += [f"- `{r.name}`: {r.note}" for r in results if r.note]
     lines += [""]
+    found = divergences(results)
+    if found:
+        lines += ["## Divergences found", "", "Each has a standalone reproduction script "
+                  "(exits 1 while the divergence persists):", ""]
+        lines += [f"- [{p}]({divergence_link(p)}): {', '.join(names)}"
+                  for p, names in found.items()]
+        lines += [""]
     for r in results:
         if r.report is None:
             continue
