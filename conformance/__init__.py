@@ -39,6 +39,7 @@ _HOMES = {
     "check_bidirectional": "checks.metamorphic", "check_streaming": "checks.metamorphic",
     "ConformanceFailure": "core.failures", "Failure": "core.failures", "Problem": "core.failures",
     "Candidate": "core.registry", "CandidateLoadError": "core.registry",
+    "LibraryUnavailable": "core.registry",
     "register": "core.registry",
     "Case": "model.cases", "CaseRecipe": "model.cases",
     "FEATURES": "model.features",

@@ -2,7 +2,8 @@
 
 Every argument goes to pytest, with the plugin's short spellings accepted (`--impl` for
 `--conformance-impl`, ...); the exit status is pytest's. Subcommands: `lstm-conformance
-bench ...` times the candidates (see `lstm-conformance bench --help`).
+bench ...` times the candidates (see `lstm-conformance bench --help`); `lstm-conformance
+scoreboard ...` checks every installed library adapter and writes the scoreboard.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ SHORT_OPTIONS = {
     "--isolation": "--conformance-isolation",
     "--memory-limit": "--conformance-memory-limit",
 }
-SUBCOMMANDS = ("bench",)
+SUBCOMMANDS = ("bench", "scoreboard")
 
 
 def pytest_arguments(args: list[str]) -> list[str]:
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from conformance.bench.cli import main as bench
 
         return bench(args[1:])
+    if args[:1] == ["scoreboard"]:
+        from conformance.scoreboard.cli import main as scoreboard
+
+        return scoreboard(args[1:])
     import pytest
 
     return int(pytest.main(["--pyargs", "conformance.suite", *pytest_arguments(args)]))

@@ -28,6 +28,8 @@ class Candidate:
     unsupported: frozenset[str] = frozenset()
     xfail: Mapping[str, str] = field(default_factory=dict)  # feature -> reason
     origin: str = ""
+    versions: Mapping[str, str] = field(default_factory=dict)  # library -> version, reported
+    opt_in: bool = False  # run only when named (--impl) or by the scoreboard
 
     def __call__(self, spec, params):
         return self.build(spec, params)
@@ -51,18 +53,44 @@ class BrokenCandidate:
     origin: str = ""
 
 
+@dataclass(frozen=True)
+class UnavailableCandidate:
+    """An entry point whose module raised `LibraryUnavailable`: its library is not installed.
+
+    Not an error: a default run leaves it out, and when named with --impl its tests skip
+    with `reason` (the plugin does that), so a missing optional library never fails a run.
+    """
+
+    name: str
+    reason: str
+    origin: str = ""
+
+
 class CandidateLoadError(Exception):
     """`--impl` named something that cannot be loaded as a candidate."""
+
+
+class LibraryUnavailable(ImportError):
+    """Raised by a candidate's module, at import, when the library it adapts is missing.
+
+    Discovery turns it into an `UnavailableCandidate` (skipped with this message) instead
+    of a broken one (ERROR). Say how to install it, e.g. "keras is not installed:
+    pip install 'lstm-conformance[keras]'".
+    """
 
 
 _REGISTERED: dict[str, Candidate] = {}
 
 
-def register(name: str, *, unsupported=(), xfail: Mapping[str, str] | None = None):
+def register(name: str, *, unsupported=(), xfail: Mapping[str, str] | None = None,
+             versions: Mapping[str, str] | None = None, opt_in: bool = False):
     """Decorator: register `build(spec, params) -> forward` as candidate `name`.
 
     `unsupported`: feature names (see `conformance.FEATURES`) the candidate does not handle;
     no example needing them is generated for it. `xfail`: {feature: reason} for known deviations.
+    `versions`: {library: version} of what the candidate runs on, written into the report.
+    `opt_in`: a run without --impl leaves it out (slow library adapters: it is named with
+    --impl, or run by `lstm-conformance scoreboard`).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"register(name=...): a non-empty string is required, got {name!r}")
@@ -86,6 +114,8 @@ def register(name: str, *, unsupported=(), xfail: Mapping[str, str] | None = Non
             unsupported=unsupported,
             xfail=xfail,
             origin=f"{getattr(build, '__module__', '?')}:{getattr(build, '__qualname__', '?')}",
+            versions=dict(versions or {}),
+            opt_in=bool(opt_in),
         )
         _REGISTERED[name] = candidate
         return candidate
@@ -108,17 +138,20 @@ def _entry_points():
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
-def discover() -> dict[str, Candidate | BrokenCandidate]:
+def discover() -> dict[str, Candidate | BrokenCandidate | UnavailableCandidate]:
     """Every candidate declared in the entry-point group, keyed by entry-point name.
 
-    One that fails to load becomes a `BrokenCandidate` carrying the error, so the others run.
+    One that fails to load becomes a `BrokenCandidate` carrying the error, so the others run;
+    one whose library is missing (`LibraryUnavailable`) an `UnavailableCandidate`.
     """
-    found: dict[str, Candidate | BrokenCandidate] = {}
+    found: dict[str, Candidate | BrokenCandidate | UnavailableCandidate] = {}
     for ep in sorted(_entry_points(), key=lambda ep: ep.name):
         if ep.name in found:
             continue
         try:
             found[ep.name] = as_candidate(ep.load(), ep.name, ep.value)
+        except LibraryUnavailable as exc:
+            found[ep.name] = UnavailableCandidate(ep.name, str(exc), ep.value)
         except Exception as exc:  # any import-time failure of a third-party plugin
             found[ep.name] = BrokenCandidate(
                 ep.name,
@@ -129,13 +162,15 @@ def discover() -> dict[str, Candidate | BrokenCandidate]:
     return found
 
 
-def load_reference(ref: str) -> Candidate:
+def load_reference(ref: str) -> Candidate | UnavailableCandidate:
     """Load 'package.module:attr' (a decorated or plain build function)."""
     module_name, _, attr_path = ref.partition(":")
     if not module_name or not attr_path:
         raise CandidateLoadError(f"--impl {ref!r}: expected 'package.module:attr'")
     try:
         obj = importlib.import_module(module_name)
+    except LibraryUnavailable as exc:
+        return UnavailableCandidate(ref, str(exc), ref)
     except Exception as exc:
         raise CandidateLoadError(
             f"--impl {ref!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
@@ -152,14 +187,27 @@ def load_reference(ref: str) -> Candidate:
     return dataclasses.replace(candidate, origin=ref)
 
 
+def default_exclusions(discovered) -> dict[str, str]:
+    """{name: why} of discovered candidates a run without --impl leaves out."""
+    out = {}
+    for name, c in discovered.items():
+        if isinstance(c, UnavailableCandidate):
+            out[name] = c.reason
+        elif getattr(c, "opt_in", False):
+            out[name] = "opt-in: name it with --impl, or run `lstm-conformance scoreboard`"
+    return out
+
+
 def resolve(refs: list[str] | None) -> list[Candidate | BrokenCandidate]:
-    """The candidates named by `--impl` values (names or module:attr), or all discovered ones.
+    """The candidates named by `--impl` values (names or module:attr), or else every
+    discovered one except opt-in and unavailable ones (see `default_exclusions`).
 
     Raises `CandidateLoadError` for a name that is neither discovered nor registered.
     """
     discovered = discover()
     if not refs:
-        return list(discovered.values())
+        left_out = default_exclusions(discovered)
+        return [c for name, c in discovered.items() if name not in left_out]
     chosen: list[Candidate | BrokenCandidate] = []
     for ref in refs:
         if ":" in ref:

@@ -25,6 +25,8 @@ def report_data(verdicts: Verdicts, candidates, profile: str, devices) -> dict:
             "name": c.name,
             "origin": c.origin,
             "load_error": row.broken,
+            "unavailable": getattr(c, "reason", None),
+            "versions": dict(sorted(getattr(c, "versions", {}).items())),
             "unsupported": sorted(getattr(c, "unsupported", ())),
             "xfail": dict(sorted(getattr(c, "xfail", {}).items())),
             "features": {col: dict(zip(("status", "examples"), verdicts.status(c.name, col)))

@@ -12,7 +12,8 @@ from hypothesis import settings
 
 from conformance.core import sandbox
 from conformance.core.invoke import Limits
-from conformance.core.registry import CandidateLoadError, resolve
+from conformance.core.registry import (CandidateLoadError, UnavailableCandidate,
+                                       default_exclusions, discover, resolve)
 from conformance.model.features import available_devices
 from conformance.plugin import fuzzing, on_failure
 from conformance.plugin.profiles import (CI_SEED, default_profile, key_by_node_id,
@@ -72,9 +73,13 @@ def pytest_report_header(config):
     run = config.stash[RUN_KEY]
     names = ", ".join(c.name for c in run.candidates) or "none registered"
     isolation = "worker processes" if sandbox.Settings.isolation else "in process"
-    return [f"lstm-conformance: candidates {names}; devices {', '.join(run.devices) or 'none'}; "
-            f"hypothesis profile {run.profile}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} thread(s); candidates run {isolation}"]
+    lines = [f"lstm-conformance: candidates {names}; devices {', '.join(run.devices) or 'none'}; "
+             f"hypothesis profile {run.profile}; torch {torch.__version__}, "
+             f"{torch.get_num_threads()} thread(s); candidates run {isolation}"]
+    if not config.getoption("conformance_impl"):
+        lines += [f"lstm-conformance: left out {name}: {why}"
+                  for name, why in default_exclusions(discover()).items()]
+    return lines
 
 
 def pytest_generate_tests(metafunc):
@@ -123,6 +128,8 @@ def skip_reason(item, run, requested: tuple) -> str | None:
     candidate = _candidate_of(item)
     if candidate is None or item.get_closest_marker(MARKER) is None:
         return None
+    if isinstance(candidate, UnavailableCandidate):
+        return f"candidate {candidate.name!r} is not available: {candidate.reason}"
     if is_broken(candidate):
         if "candidate_loads" in item.name:
             return None
