@@ -37,10 +37,14 @@ def test_their_world(request):
         "max_examples": settings().max_examples,
         "deadline_ms": settings().deadline.total_seconds() * 1000,
         "threads": torch.get_num_threads(),
-        "suite_modules": sorted(m for m in sys.modules
-                                if m.startswith(("conformance.", "impls", "tests.catalog"))
-                                and not m.startswith("conformance.plugin")
-                                and m not in ("conformance._compat",)),
+        # The two pytest11 modules (conformance.plugin, conformance.bench.plugin) load in
+        # every session; nothing else of the package may.
+        "suite_modules": sorted(m for m in sys.modules if m.startswith((
+            "conformance.model", "conformance.core", "conformance.checks",
+            "conformance.diagnosis", "conformance.suite", "conformance.impls",
+            "conformance.adapters", "conformance.scoreboard", "conformance.plugin.",
+            "impls", "tests.catalog")) or m.startswith("conformance.bench.")
+            and m != "conformance.bench.plugin"),
         "plugins": sorted(name for name, _ in request.config.pluginmanager.list_name_plugin()
                           if name and "conformance" in name),
         "markers": [line for line in request.config.getini("markers") if "conformance" in line],
