@@ -113,9 +113,9 @@ def child_command(name: str, args, json_path: Path, ini: Path) -> list[str]:
         "--pyargs", BENCH_MODULE,
         "--benchmark-only", f"--benchmark-json={json_path}",
         f"--benchmark-max-time={args.max_time}", "--benchmark-columns=min,median,rounds",
-        f"--torch-threads={args.threads}", f"--conformance-bench-sizes={args.sizes}",
+        f"--conformance-torch-threads={args.threads}", f"--conformance-bench-sizes={args.sizes}",
         f"--conformance-bench-device={args.device}", "--conformance-bench-target", name,
-        *(f"--impl={impl}" for impl in args.impl), *args.pytest_args,
+        *(f"--conformance-impl={impl}" for impl in args.impl), *args.pytest_args,
     ]
 
 
