@@ -2,7 +2,7 @@
 candidate, from one run of the suite.
 
     python -m benchmarks.suite_cost                          # conformance/suite, every candidate
-    python -m benchmarks.suite_cost --json cost.json -- --impl fused-torch --hypothesis-profile ci
+    python -m benchmarks.suite_cost --json cost.json -- --conformance-impl fused-torch --hypothesis-profile ci
     python -m benchmarks.suite_cost --compare old.json --json new.json
 
 It runs pytest in this process with a small plugin that adds up each test's setup, call and

@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from benchmarks import suite_cost
-from conformance.features import BASIC
-from conformance.verdict import PROPERTY
+from conformance.model.features import BASIC
+from conformance.plugin.verdict import PROPERTY
 
 
 def test_suite_cost_uses_the_conformance_plugins_names():

@@ -26,6 +26,7 @@ from conformance.diagnosis.localize import (Divergence, Observed, OutOfTime, che
                        out_of_tolerance)
 from conformance.checks.forward import check_forward
 from conformance.core import sandbox
+from conformance.core.invoke import Limits
 from conformance.core.failures import ConformanceFailure
 from conformance.diagnosis.probe import Unknown, fails, needed_features
 from conformance.diagnosis.stepwise import HYPOTHESES, REFERENCE, Inputs, trace
@@ -122,6 +123,15 @@ def diagnose(candidate, recipe: CaseRecipe, budget: float = 30.0, failure=None) 
 
     `failure`: the Failure being diagnosed, whose check measures the needs when the forward
     check passes on the example (see probe.py)."""
+    previous = Limits.timeout  # a call that hangs cannot outlast the budget
+    Limits.timeout = min(previous or budget, budget) or None
+    try:
+        return _diagnose(candidate, recipe, budget, failure)
+    finally:
+        Limits.timeout = previous
+
+
+def _diagnose(candidate, recipe: CaseRecipe, budget: float, failure) -> Diagnosis:
     deadline = time.monotonic() + budget
     diagnosis = Diagnosis(repr(recipe), sorted(recipe.features()), "skipped")
     try:
