@@ -83,4 +83,4 @@ def test_cuda_column_runs_when_torch_reports_cuda(inline_run, monkeypatch):
     # --device cpu excludes it again, with its own reason.
     result = inline_run(*DEVICE_FAMILY, "--conformance-device", "cpu")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*device cuda: excluded by --device*"])
+    result.stdout.fnmatch_lines(["*device cuda: excluded by --conformance-device*"])

@@ -24,6 +24,10 @@ from conformance.plugin.profiles import (CI_DATABASE_ENV, REDIS_ENV, REDIS_READO
                                          SHARED_DATABASE_ENV)
 
 pytest.importorskip("hypofuzz", reason="HypoFuzz is not installed (python -m pip install hypofuzz)")
+# Minutes of fuzzing: outside the default run's budget, run on demand (and nightly).
+if not os.environ.get("LSTM_CONFORMANCE_FUZZ_TESTS"):
+    pytest.skip("fuzzing takes minutes: LSTM_CONFORMANCE_FUZZ_TESTS=1 python -m pytest "
+                "tests/test_fuzzing.py", allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[1]
 RARE = "tests.catalog.rare:build"

@@ -19,6 +19,7 @@ grace period after the limit, because SIGALRM cannot interrupt native code.
 """
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import multiprocessing
 import os
@@ -211,6 +212,7 @@ def _serve(candidate, conn, deadline, label, threads) -> None:
     global IN_WORKER
     IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    faulthandler.disable()  # a crash is reported by the parent, not dumped into its output
     import torch
 
     torch.set_num_threads(threads)
