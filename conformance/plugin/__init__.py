@@ -21,7 +21,8 @@ DEFAULT_MEMORY_MIB = 4096  # conformance.core.sandbox.DEFAULT_MEMORY_LIMIT_MIB
 OPTIONS = {"conformance_impl": [], "conformance_device": [], "conformance_fail_fast": False,
            "conformance_example_timeout": DEFAULT_TIMEOUT, "conformance_report": None,
            "conformance_torch_threads": 1, "conformance_isolation": "process",
-           "conformance_memory_limit": DEFAULT_MEMORY_MIB}
+           "conformance_memory_limit": DEFAULT_MEMORY_MIB,
+           "conformance_diagnosis_budget": 30.0}
 
 
 def pytest_addoption(parser):
@@ -52,6 +53,11 @@ def pytest_addoption(parser):
                     help="process (default): each candidate runs in a worker process that a "
                          "crash, native hang or memory blow-up cannot take the run down with; "
                          "none: in the test process (for a debugger)")
+    group.addoption("--conformance-diagnosis-budget", type=float, default=30.0,
+                    metavar="SECONDS",
+                    help="time the diagnosis (localization, explanation, needed features) "
+                         "may spend per failure (default 30; 0: no diagnosis, and the verdict "
+                         "cannot tell which features a failure needs)")
     group.addoption("--conformance-memory-limit", type=float, default=DEFAULT_MEMORY_MIB,
                     metavar="MiB",
                     help="fail a candidate whose worker grows by more resident memory than "

@@ -18,7 +18,6 @@ from conformance.diagnosis.diagnose import diagnose
 from conformance.diagnosis.repro import write_script
 
 SECTION = "conformance diagnosis"
-BUDGET = 30.0  # seconds per failure, all calls of the candidate and the reference together
 
 
 def attach(item, call, report, run, data: dict) -> None:
@@ -34,8 +33,17 @@ def attach(item, call, report, run, data: dict) -> None:
     data["failing_features"] = sorted(recipe.features())
     found: dict = failure.as_dict() if failure is not None else {"check": "other"}
     directory = item.config.getoption("conformance_report")
+    budget = item.config.getoption("conformance_diagnosis_budget")
+    if budget == 0:
+        found["diagnosis"] = text = (f"shrunk example: {recipe!r}\nno diagnosis "
+                                     "(--conformance-diagnosis-budget 0)")
+        if failure is not None and directory:
+            found["repro"] = write_script(directory, failure, item.nodeid)
+        report.sections.append((SECTION, text))
+        data["failure"] = found
+        return
     try:
-        diagnosis = diagnose(candidate, recipe, budget=BUDGET, failure=failure)
+        diagnosis = diagnose(candidate, recipe, budget=budget, failure=failure)
         text = diagnosis.text()
         found["localization"] = _localization(diagnosis)
         if failure is not None:
