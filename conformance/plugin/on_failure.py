@@ -34,22 +34,17 @@ def attach(item, call, report, run, data: dict) -> None:
     found: dict = failure.as_dict() if failure is not None else {"check": "other"}
     directory = item.config.getoption("conformance_report")
     budget = item.config.getoption("conformance_diagnosis_budget")
-    if budget == 0:
-        found["diagnosis"] = text = (f"shrunk example: {recipe!r}\nno diagnosis "
-                                     "(--conformance-diagnosis-budget 0)")
+    try:
+        if budget == 0:
+            text = f"shrunk example: {recipe!r}\nno diagnosis (--conformance-diagnosis-budget 0)"
+        else:
+            diagnosis = diagnose(candidate, recipe, budget=budget, failure=failure)
+            text = diagnosis.text()
+            found["localization"] = _localization(diagnosis)
+            if failure is not None:
+                failure.localization = found["localization"]
         if failure is not None and directory:
             found["repro"] = write_script(directory, failure, item.nodeid)
-        report.sections.append((SECTION, text))
-        data["failure"] = found
-        return
-    try:
-        diagnosis = diagnose(candidate, recipe, budget=budget, failure=failure)
-        text = diagnosis.text()
-        found["localization"] = _localization(diagnosis)
-        if failure is not None:
-            failure.localization = found["localization"]
-            if directory:
-                found["repro"] = write_script(directory, failure, item.nodeid)
     except Exception as exc:  # the diagnosis is a help; it must never break the run
         text = (f"shrunk example: {recipe!r}\ndiagnosis unavailable: "
                 f"{type(exc).__name__}: {exc}")
