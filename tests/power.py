@@ -1,0 +1,351 @@
+"""Detection power: the smallest systematic error the forward and gradient checks catch.
+
+    python -m tests.power [--examples N] [--out docs] [--quick]
+
+For each dtype, each injected error (a subclass of the catalog's plain `BaseLSTM`, which
+computes op by op in the candidate's dtype), and a descending grid of error sizes d, this runs
+the check on N random examples (one or two layers, unidirectional, hx given, T 2..24,
+sizes 2..16, fixed seeds) and counts how often it fails. A size is *caught* when the check
+fails on >= 90% of the examples. Next to it: nn.LSTM's own error on the same examples
+(max |nn.LSTM in the dtype - float64 truth| / max |truth|, median over examples, the worst
+tensor), and the error the injected mistake itself causes at that size (same measure, the
+mistake run in float64 against the truth, median): their ratio is how close the check comes
+to the limit that nn.LSTM's own rounding sets.
+
+Forward errors: W_hh scaled by 1+d; the forget gate's bias shifted by d; the g gate's
+activation rounded to relative precision d (a gate computed at a lower precision); the cell
+state rounded to relative precision d after every step. Gradient errors (float32, float64;
+the forward pass exact): d/dW_hh scaled by 1+d; the gradient flowing back along c scaled by
+1+d at every step.
+
+Writes docs/power.md (the table) and docs/power.png (catch rate against error size).
+The check is called as the suite calls it (`check_forward`, `gradient_problems`), so the
+table measures whatever tolerance model is installed.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from conformance.checks import forward as fwd
+from conformance.checks import gradients as grads
+from conformance.core.compare import tensors, unpack
+from conformance.core.oracle import run_reference
+from conformance.core.registry import Candidate
+from conformance.model.cases import CaseRecipe
+from conformance.model.spec import LSTMSpec
+from tests.catalog.base import BaseLSTM, Weights
+
+CAUGHT = 0.9
+DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+GRAD_DTYPES = (torch.float32, torch.float64)
+
+
+def round_relative(x: torch.Tensor, d: float) -> torch.Tensor:
+    """x with its significand rounded to a multiple of d (relative precision d), in the dtype."""
+    x64 = x.to(torch.float64)
+    m, e = torch.frexp(x64)
+    return torch.ldexp(torch.round(m / d) * d, e).to(x.dtype)
+
+
+# -- injected errors ---------------------------------------------------------------------
+
+class WhhScaled(BaseLSTM):
+    d = 0.0
+
+    def preactivation(self, x_t, h, w: Weights):
+        w_hh = (w.w_hh.to(torch.float64) * (1 + self.d)).to(w.w_hh.dtype)
+        return super().preactivation(x_t, h, w._replace(w_hh=w_hh))
+
+
+class ForgetBiasShifted(BaseLSTM):
+    d = 0.0
+
+    def bias(self, w: Weights):
+        b = (w.b_ih + w.b_hh).to(torch.float64)
+        h = b.shape[0] // 4
+        b = torch.cat([b[:h], b[h:2 * h] + self.d, b[2 * h:]])
+        return b.to(w.b_ih.dtype)
+
+
+class GateLowPrecision(BaseLSTM):
+    d = 0.0
+
+    def activate(self, i, f, g, o):
+        i, f, g, o = super().activate(i, f, g, o)
+        return i, f, round_relative(g, self.d), o
+
+
+class CellRounded(BaseLSTM):
+    d = 0.0
+
+    def cell_update(self, c, i, f, g):
+        return round_relative(super().cell_update(c, i, f, g), self.d)
+
+
+class _ScaleGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, factor):
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.factor, None
+
+
+class GradWhhScaled(BaseLSTM):
+    d = 0.0
+
+    def preactivation(self, x_t, h, w: Weights):
+        return super().preactivation(x_t, h, w._replace(w_hh=_ScaleGrad.apply(w.w_hh, 1 + self.d)))
+
+
+class GradCellScaled(BaseLSTM):
+    d = 0.0
+
+    def step(self, x_t, h, c, w: Weights):
+        return super().step(x_t, h, _ScaleGrad.apply(c, 1 + self.d), w)
+
+
+FORWARD_ERRORS = {"W_hh x (1+d)": WhhScaled, "forget bias + d": ForgetBiasShifted,
+                  "g gate at precision d": GateLowPrecision,
+                  "c rounded to precision d each step": CellRounded}
+GRADIENT_ERRORS = {"dW_hh x (1+d)": GradWhhScaled, "d/dc x (1+d) each step": GradCellScaled}
+
+
+def candidate(cls, d: float) -> Candidate:
+    variant = type(cls.__name__, (cls,), {"d": d})
+    return Candidate(f"power-{cls.__name__}-{d:.3g}", lambda spec, params: variant(spec, params))
+
+
+# -- examples ------------------------------------------------------------------------------
+
+def examples(dtype: torch.dtype, n: int, seed: int = 2026) -> list[CaseRecipe]:
+    rng = np.random.default_rng([seed, DTYPES.index(dtype) if dtype in DTYPES else 9])
+    out = []
+    for k in range(n):
+        spec = LSTMSpec(input_size=int(rng.integers(2, 17)), hidden_size=int(rng.integers(2, 17)),
+                        num_layers=int(rng.integers(1, 3)), dtype=dtype)
+        out.append(CaseRecipe(spec=spec, seq_len=int(rng.integers(2, 25)),
+                              batch=int(rng.integers(1, 5)), hx="random",
+                              seed=int(rng.integers(0, 2**31))))
+    return out
+
+
+def relative(a: tuple, b: tuple) -> float:
+    """Worst tensor's max |a - b| / max |b|."""
+    worst = 0.0
+    for x, y in zip(a, b):
+        x, y = x.detach().to(torch.float64), y.detach().to(torch.float64)
+        if y.numel() and y.abs().max() > 0:
+            worst = max(worst, ((x - y).abs().max() / y.abs().max()).item())
+    return worst
+
+
+def own_forward_error(recipe: CaseRecipe) -> float:
+    expected = tensors(unpack(run_reference(recipe.build())))
+    truth = tensors(unpack(run_reference(recipe.build(dtype=torch.float64, device="cpu"))))
+    return relative(expected, truth)
+
+
+def forward_effect(cls, d: float, recipe: CaseRecipe) -> float:
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    truth = tensors(unpack(run_reference(case)))
+    with torch.no_grad():
+        got = tensors(unpack(case.call(type(cls.__name__, (cls,), {"d": d})(case.spec,
+                                                                             case.params))))
+    return relative(got, truth)
+
+
+def forward_caught(cls, d: float, recipe: CaseRecipe) -> bool:
+    try:
+        fwd.check_forward(candidate(cls, d), recipe, timeout=None)
+    except fwd.ConformanceFailure:
+        return True
+    return False
+
+
+def _grads(case, weights, params=None, cls=None, d=0.0):
+    """Gradients of the weighted sum, by nn.LSTM or by cls(d)."""
+    if cls is None:
+        return grads.run_reference_gradients(case, weights).grads
+    leafed, leaves = grads.with_leaves(case)
+    variant = type(cls.__name__, (cls,), {"d": d})
+    with torch.enable_grad():
+        result = unpack(leafed.call(variant(leafed.spec, leafed.params)))
+        grads.backward(result, weights)
+    return {k: v.grad for k, v in leaves.items()}
+
+
+def _relative_grads(a: dict, b: dict) -> float:
+    keys = [k for k in b if b[k] is not None and a.get(k) is not None]
+    return relative(tuple(a[k] for k in keys), tuple(b[k] for k in keys))
+
+
+def own_gradient_error(recipe: CaseRecipe) -> float:
+    case64 = recipe.build(dtype=torch.float64, device="cpu")
+    weights = lambda shapes: grads.output_weights(recipe, shapes)  # noqa: E731
+    truth = grads.run_reference_gradients(case64, weights)
+    if recipe.spec.dtype == torch.float64:  # measured in float32, scaled as the gauge does
+        coarse = grads.run_reference_gradients(recipe.build(dtype=torch.float32), truth.weights)
+        scale = torch.finfo(torch.float64).eps / torch.finfo(torch.float32).eps
+        return _relative_grads(coarse.grads, truth.grads) * scale
+    ref = grads.run_reference_gradients(recipe.build(), truth.weights)
+    return _relative_grads(ref.grads, truth.grads)
+
+
+def gradient_effect(cls, d: float, recipe: CaseRecipe) -> float:
+    case64 = recipe.build(dtype=torch.float64, device="cpu")
+    truth = grads.run_reference_gradients(case64, lambda s: grads.output_weights(recipe, s))
+    bugged = _grads(case64, truth.weights, cls=cls, d=d)
+    return _relative_grads(bugged, truth.grads)
+
+
+def gradient_caught(cls, d: float, recipe: CaseRecipe) -> bool:
+    try:
+        return bool(grads.gradient_problems(candidate(cls, d), recipe))
+    except fwd.ConformanceFailure:
+        return True
+
+
+# -- the scan ------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    kind: str  # forward / gradients
+    dtype: str
+    error: str
+    own: float  # nn.LSTM's own relative error, median
+    curve: list  # (d, catch rate)
+    d90: float | None
+    effect90: float | None  # median relative effect of the error at d90
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.effect90 is None else self.effect90 / self.own
+
+
+def scan(kind, dtype, name, cls, recipes, own, caught, effect, start, log) -> Row:
+    """Sizes start, start/4, ... while caught; then one size between the last caught and the
+    first missed; stop once the catch rate is below 10% (or after 3 sizes never caught)."""
+    rates: dict[float, float] = {}
+
+    def rate(d: float) -> float:
+        if d not in rates:
+            rates[d] = sum(caught(cls, d, r) for r in recipes) / len(recipes)
+            log(f"  {kind} {dtype} {name}: d={d:.3g} caught {rates[d]:.0%}")
+        return rates[d]
+
+    d = start
+    while d > 1e-18 and rate(d) >= CAUGHT:
+        d /= 4
+    if d * 4 <= start:
+        rate(d * 2)
+    while d > 1e-18 and rate(d) >= 0.1 and len(rates) < 12:
+        d /= 4
+    caught_sizes = [s for s, r in rates.items() if r >= CAUGHT]
+    d90 = min(caught_sizes) if caught_sizes else None
+    effect90 = None if d90 is None else statistics.median(effect(cls, d90, r) for r in recipes)
+    curve = sorted(rates.items(), reverse=True)
+    return Row(kind, str(dtype).removeprefix("torch."), name, own, curve, d90, effect90)
+
+
+def start_size(dtype: torch.dtype) -> float:
+    return min(1.0, 2.0 ** 10 * torch.finfo(dtype).eps)
+
+
+def measure(n: int, log=print, dtypes=DTYPES, grad_dtypes=GRAD_DTYPES) -> list[Row]:
+    rows = []
+    for dtype in dtypes:
+        recipes = examples(dtype, n)
+        own = statistics.median(own_forward_error(r) for r in recipes)
+        log(f"{dtype}: nn.LSTM's own error {own:.3g}")
+        for name, cls in FORWARD_ERRORS.items():
+            rows.append(scan("forward", dtype, name, cls, recipes, own, forward_caught,
+                             forward_effect, start_size(dtype), log))
+    for dtype in grad_dtypes:
+        recipes = examples(dtype, n, seed=7)
+        own = statistics.median(own_gradient_error(r) for r in recipes)
+        log(f"{dtype} gradients: nn.LSTM's own error {own:.3g}")
+        for name, cls in GRADIENT_ERRORS.items():
+            rows.append(scan("gradients", dtype, name, cls, recipes, own, gradient_caught,
+                             gradient_effect, start_size(dtype), log))
+    return rows
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.2g}"
+
+
+def table(rows: list[Row], n: int, title: str) -> str:
+    lines = [f"## {title}", "",
+             f"{n} random examples per dtype (one or two layers, hx given, T 2..24); caught = "
+             f"the check fails on >= {CAUGHT:.0%} of them. `effect`: the error the mistake "
+             "itself causes at that size (max abs / max abs of truth, worst tensor, median); "
+             "`own`: nn.LSTM's own error in the dtype, same measure; `effect/own`: how close "
+             "the check comes to the limit nn.LSTM's own rounding sets ('-': not caught at any "
+             "d <= the largest size tried).", "",
+             "| check | dtype | injected error | nn.LSTM own error | smallest d caught | effect at that d | effect/own |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        largest = r.curve[0][0] if r.curve else None
+        d = _fmt(r.d90) if r.d90 is not None else f"> {_fmt(largest)}"
+        lines.append(f"| {r.kind} | {r.dtype} | {r.error} | {_fmt(r.own)} | {d} | "
+                     f"{_fmt(r.effect90)} | {_fmt(r.ratio)} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[Row], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = sorted({(r.kind, r.dtype) for r in rows})
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.2), sharey=True)
+    for ax, (kind, dtype) in zip(np.atleast_1d(axes), groups):
+        for r in rows:
+            if (r.kind, r.dtype) == (kind, dtype) and r.curve:
+                ds, rates = zip(*r.curve)
+                ax.semilogx(ds, rates, marker=".", label=r.error)
+        ax.axhline(CAUGHT, color="gray", lw=0.5)
+        ax.set_title(f"{kind} {dtype}", fontsize=9)
+        ax.set_xlabel("error size d", fontsize=8)
+        ax.tick_params(labelsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("catch rate")
+    np.atleast_1d(axes)[0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=20)
+    parser.add_argument("--out", default="docs")
+    parser.add_argument("--name", default="power", help="file stem under --out")
+    parser.add_argument("--title", default="Detection power of the installed tolerance model")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    started = time.monotonic()
+    rows = measure(args.examples, log=lambda s: print(s, file=sys.stderr, flush=True))
+    out = Path(args.out)
+    out.mkdir(exist_ok=True)
+    text = table(rows, args.examples, args.title)
+    text += f"\n({time.monotonic() - started:.0f} s; `python -m tests.power`)\n"
+    (out / f"{args.name}.md").write_text(text)
+    plot(rows, out / f"{args.name}.png", args.title)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
