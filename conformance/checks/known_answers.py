@@ -30,13 +30,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from conformance.model.cases import DTYPE_NAMES, CaseRecipe
+from conformance.model.cases import DTYPE_NAMES, Case, CaseRecipe
 from conformance.checks.forward import ConformanceFailure, failure_message, load
-from conformance.core.compare import ResultShapeError, structure_problems, unpack
+from conformance.core.compare import ResultShapeError, structure_problems, tensors, unpack
 from conformance.core.oracle import reference_module
 from conformance.model.restrict import available_devices, restrict
 from conformance.model.spec import LSTMSpec
-from conformance.core.tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
+from conformance.core import rounding
+from conformance.core.gauge import gauge_precision
+from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
 
 DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
 
@@ -366,8 +368,17 @@ def check_known_answer(candidate, key: str, prepare=None) -> None:
             errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, closed)]
         else:
             errors = [max_abs_diff(r, t) for r, t in zip(reference, closed)]
-    depth = recurrence_depth(spec, x64.shape[0])
-    tols = [tolerance_for(spec.dtype, depth, e) for e in errors]
+    # The rounding model (conformance.core.rounding) on the same float64 values.
+    precision, scale = gauge_precision(spec.dtype)
+    x_model = x64.transpose(0, 1).contiguous() if spec.batch_first else x64
+    model_case = Case(spec.replace(dtype=torch.float64, device="cpu"), params64, x_model,
+                      (h064, c064) if pass_hx else None, pass_hx)
+    with torch.no_grad():
+        modelled = tensors(unpack(rounding.run(model_case, eps(precision), len(ka.name))))
+    if spec.batch_first:
+        modelled = (modelled[0].transpose(0, 1),) + tuple(modelled[1:])
+    model_errors = [max_abs_diff(m, t) * scale for m, t in zip(modelled, closed)]
+    tols = [tolerance_for(spec.dtype, None, e, 0.0, m) for e, m in zip(errors, model_errors)]
 
     try:
         forward = candidate.build(spec, params)

@@ -698,4 +698,68 @@ class Float64InFloat32(BaseLSTM):
         return _to(output, torch.float64), (h_n.double(), c_n.double())
 
 
+# ---------------------------------------------------------------------------------------
+# At the edge: mistakes only a tolerance close to nn.LSTM's own rounding catches
+# ---------------------------------------------------------------------------------------
+
+def _round_bfloat16(t: Tensor) -> Tensor:
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
+@bug("bf16-forget-bias-off")
+class BFloat16ForgetBiasOff(BaseLSTM):
+    """A bfloat16 kernel whose forget bias is 4% too large (b_f * 1.04, e.g. a bias folded in
+    at the wrong scale); every other dtype is right. nn.LSTM's own bfloat16 error is about
+    0.8% of the output, the floor tolerance allowed errors of the output's size.
+
+    Needs: dtype bfloat16, biases, a forget gate that matters (c carried over several steps).
+    """
+
+    def bias(self, w: Weights):
+        b = w.b_ih + w.b_hh
+        if self.spec.dtype != torch.bfloat16:
+            return b
+        h = b.shape[0] // 4
+        return torch.cat([b[:h], b[h:2 * h] * 1.04, b[2 * h:]])
+
+
+@bug("bf16-accumulation")
+class BFloat16Accumulation(BaseLSTM):
+    """bfloat16 matrix products accumulated in bfloat16 (every partial sum rounded), where
+    torch and every BLAS accumulate in float32: the gate pre-activations lose about
+    sqrt(K) / 2 ulps for K terms, at every step.
+
+    Needs: dtype bfloat16, input or hidden size >= 32 (many terms per product), a few steps.
+    """
+
+    def preactivation(self, x_t, h, w: Weights):
+        if self.spec.dtype != torch.bfloat16:
+            return super().preactivation(x_t, h, w)
+        z = _sequential_sum(x_t, w.w_ih) + _sequential_sum(h, w.w_hh)
+        return z if w.b_ih is None else z + self.bias(w)
+
+
+def _sequential_sum(x: Tensor, w: Tensor) -> Tensor:
+    """x @ w.T summed term by term in x's dtype."""
+    total = torch.zeros(x.shape[:-1] + (w.shape[0],), dtype=x.dtype, device=x.device)
+    for k in range(x.shape[-1]):
+        total = total + x[..., k:k + 1] * w[:, k]
+    return total
+
+
+@bug("f16-gate-in-f32")
+class Float16GateInFloat32(BaseLSTM):
+    """A float32 candidate that computes the cell candidate tanh(g) in float16 (a half-precision
+    activation kernel reused): about 3 significant digits lost on one gate, every step.
+
+    Needs: dtype float32.
+    """
+
+    def activate(self, i, f, g, o):
+        i, f, g_act, o = super().activate(i, f, g, o)
+        if self.spec.dtype == torch.float32:
+            g_act = torch.tanh(g.to(torch.float16)).to(torch.float32)
+        return i, f, g_act, o
+
+
 BY_NAME: dict[str, Bug] = {b.name: b for b in CATALOG}
