@@ -14,8 +14,8 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 
-from conformance.base import BaseLSTM, Weights
-from conformance.entry import Bug, bug_decorator
+from .base import BaseLSTM, Weights
+from .entry import Bug, bug_decorator
 
 
 CATALOG: list[Bug] = []

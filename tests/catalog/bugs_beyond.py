@@ -22,8 +22,8 @@ from torch.nn.utils.rnn import PackedSequence
 
 import conformance
 
-from conformance.base import BaseLSTM
-from conformance.entry import Bug, bug_decorator
+from .base import BaseLSTM
+from .entry import Bug, bug_decorator
 
 
 CATALOG: list[Bug] = []

@@ -15,8 +15,8 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 
-from conformance.base import BaseLSTM, Weights
-from conformance.entry import Bug, bug_decorator
+from .base import BaseLSTM, Weights
+from .entry import Bug, bug_decorator
 
 
 CATALOG: list[Bug] = []

@@ -20,7 +20,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.runner import all_bugs, failed_tests, run_suite
+from .runner import all_bugs, failed_tests, run_suite
 
 
 def _candidate_of(test_name: str, names: list[str]) -> str | None:

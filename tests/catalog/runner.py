@@ -18,7 +18,7 @@ import conformance.suite
 from conformance.plugin.profiles import CI_DATABASE_ENV
 from conformance.plugin.report import JSON_NAME
 
-from conformance import bugs, bugs_beyond, bugs_gradients
+from . import bugs, bugs_beyond, bugs_gradients
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = Path(conformance.suite.__file__).resolve().parent

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conformance import bugs, bugs_gradients
+from . import bugs, bugs_gradients
 
 INVALID_INPUT_MODULE = "test_invalid_input.py"
 NON_VALIDATING = frozenset({"catalog-base"} | {b.name for b in bugs.CATALOG + bugs_gradients.CATALOG})
