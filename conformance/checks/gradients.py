@@ -12,7 +12,8 @@ while nn.LSTM's gets a nonzero one is a failure.
 Tolerance, per gradient tensor, with the model of `conformance.core.tolerance`:
 
     allowed = MULTIPLE * max(reference error, rounding error, sensitivity)
-              + VALUE_ULPS * eps * |truth gradient element|
+              + VALUE_ULPS * eps * |truth gradient element|,  at most half the tensor's
+              largest |truth gradient| entry
 
     reference error = max |nn.LSTM's gradient in the dtype - float64 gradient| on this tensor
     rounding error  = max |the rounding model's gradient - float64 gradient| on this tensor
@@ -58,9 +59,9 @@ GradientTolerance = Tolerance  # allowed |candidate gradient - float64 gradient|
 def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: float,
                        truth: torch.Tensor | None = None, sensitivity: float = 0.0,
                        scale: float | None = None, rounding_error: float = 0.0) -> Tolerance:
-    """The tolerance of one gradient tensor from its gauges (`depth`, `truth` and `scale` are
-    accepted for old callers and unused: nothing but the gauges enters)."""
-    return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error)
+    """The tolerance of one gradient tensor from its gauges, capped at half its largest
+    |truth| entry (`depth` and `scale` are accepted for old callers and unused)."""
+    return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error, truth)
 
 
 # -- leaves and backward -------------------------------------------------------------------
@@ -194,7 +195,8 @@ def gradient_tolerances(recipe: CaseRecipe, truth: dict, reference_errors: dict,
     """Per gradient label with a truth, its tolerance (see the module docstring)."""
     sensitivities = sensitivities or {}
     rounding_errors = rounding_errors or {}
-    return {label: gradient_tolerance(recipe.spec.dtype, None, reference_errors[label], None,
+    return {label: gradient_tolerance(recipe.spec.dtype, None, reference_errors[label],
+                                      true.to("cpu", torch.float64),
                                       sensitivities.get(label, 0.0),
                                       rounding_error=rounding_errors.get(label, 0.0))
             for label, true in truth.items() if true is not None}

@@ -378,7 +378,8 @@ def check_known_answer(candidate, key: str, prepare=None) -> None:
     if spec.batch_first:
         modelled = (modelled[0].transpose(0, 1),) + tuple(modelled[1:])
     model_errors = [max_abs_diff(m, t) * scale for m, t in zip(modelled, closed)]
-    tols = [tolerance_for(spec.dtype, None, e, 0.0, m) for e, m in zip(errors, model_errors)]
+    tols = [tolerance_for(spec.dtype, None, e, 0.0, m, t)
+            for e, m, t in zip(errors, model_errors, closed)]
 
     try:
         forward = candidate.build(spec, params)

@@ -143,6 +143,6 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
         rounded = model_results(recipe) if results is nn_lstm_results else None
     model = ([0.0] * len(truth) if rounded is None
              else rounding_errors(recipe, truth, rounded))
-    return [tolerance_for(recipe.spec.dtype, None, r, s, m)
-            for r, s, m in zip(reference_errors(recipe, truth, results, expected),
-                               sensitivity(recipe, truth, results, moved), model)]
+    return [tolerance_for(recipe.spec.dtype, None, r, s, m, t)
+            for r, s, m, t in zip(reference_errors(recipe, truth, results, expected),
+                                  sensitivity(recipe, truth, results, moved), model, truth)]
