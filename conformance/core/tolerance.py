@@ -23,7 +23,9 @@ checks nothing, and on examples past the dtype's resolution (a bfloat16 stack of
 layers where one-ulp perturbations move the outputs by 30%) the gauges, which are
 deliberately pessimistic samples, would reach it; correct implementations stay far below
 (at most 22% of the largest value on 4,000 tensors of the suite's random examples, all
-built-ins, all dtypes). Nothing grows with depth
+built-ins, all dtypes). The cap never goes below MULTIPLE times nn.LSTM's own error: a nightly
+run found a float16 h_n of -2.9e-8, in the subnormal range, which nn.LSTM itself returns as
+-6e-8 (pins.FLOAT16_SUBNORMAL). Nothing grows with depth
 or with the dtype beyond what the example itself shows. For float64, where nn.LSTM *is* the
 truth, the gauges are measured at float32 precision and scaled by eps(float64)/eps(float32).
 """
@@ -84,6 +86,8 @@ def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
                   sensitivity: float = 0.0, rounding_error: float = 0.0,
                   truth: torch.Tensor | None = None) -> Tolerance:
     """The tolerance from the gauges, capped at CAP_FRACTION of max |truth| when `truth` (the
-    whole tensor checked) is given. `depth` is accepted for old callers and unused."""
+    whole tensor checked) is given, but never below MULTIPLE times nn.LSTM's own error (in
+    float16, values in the subnormal range are off by 100% in nn.LSTM itself). `depth` is
+    accepted for old callers and unused."""
     return Tolerance(reference_error, VALUE_ULPS * eps(dtype), sensitivity, rounding_error,
-                     cap_of(truth))
+                     max(cap_of(truth), MULTIPLE * reference_error))
