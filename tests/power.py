@@ -25,6 +25,7 @@ table measures whatever tolerance model is installed.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -238,8 +239,8 @@ class Row:
 
 
 def scan(kind, dtype, name, cls, recipes, own, caught, effect, start, log) -> Row:
-    """Sizes start, start/4, ... while caught; then one size between the last caught and the
-    first missed; stop once the catch rate is below 10% (or after 3 sizes never caught)."""
+    """Sizes start, start/4, ... while caught; then two sizes between the last caught and the
+    first missed (resolution sqrt(2)); stop once the catch rate is below 10% (or after 3 sizes never caught)."""
     rates: dict[float, float] = {}
 
     def rate(d: float) -> float:
@@ -251,8 +252,9 @@ def scan(kind, dtype, name, cls, recipes, own, caught, effect, start, log) -> Ro
     d = start
     while d > 1e-18 and rate(d) >= CAUGHT:
         d /= 4
-    if d * 4 <= start:
-        rate(d * 2)
+    if d * 4 <= start:  # refine between the last size caught (4d) and d, to a factor sqrt(2)
+        middle = d * 2
+        rate(middle * math.sqrt(2) if rate(middle) < CAUGHT else middle / math.sqrt(2))
     while d > 1e-18 and rate(d) >= 0.1 and len(rates) < 12:
         d /= 4
     caught_sizes = [s for s, r in rates.items() if r >= CAUGHT]

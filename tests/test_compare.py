@@ -15,7 +15,7 @@ from conformance.core.compare import (ResultShapeError, structure_problems, unpa
                                  value_problem)
 from conformance.core.oracle import run_reference, run_truth
 from conformance.core.registry import Candidate
-from conformance.core.tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, eps, recurrence_depth,
+from conformance.core.tolerance import (MULTIPLE, VALUE_ULPS, eps, recurrence_depth,
                                    tolerance_for)
 
 RECIPE = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),
@@ -126,7 +126,7 @@ def test_value_problem_reports_first_index_and_counts():
 
 def test_nan_and_inf_always_fail():
     truth = torch.ones(3, dtype=torch.float64)
-    tol = tolerance_for(torch.float16, 100, 1.0)  # very loose
+    tol = tolerance_for(torch.float16, None, 1.0)  # very loose
     for bad in (float("nan"), float("inf")):
         got = truth.clone()
         got[1] = bad
@@ -137,12 +137,22 @@ def test_nan_and_inf_always_fail():
 def test_tolerance_boundary_is_exact(dtype):
     """Just inside the allowed error passes, just outside fails: the formula is what runs."""
     truth = torch.tensor([0.0, 0.5, -2.0], dtype=torch.float64)
-    ref_error, depth = 3 * eps(dtype), 12
-    tol = tolerance_for(dtype, depth, ref_error)
-    allowed = REFERENCE_MULTIPLE * ref_error + FLOOR_ULPS * eps(dtype) * depth ** 0.5 * (1 + truth.abs())
+    ref_error, rounding_error, sensitivity = 3 * eps(dtype), 5 * eps(dtype), 4 * eps(dtype)
+    tol = tolerance_for(dtype, None, ref_error, sensitivity, rounding_error)
+    allowed = MULTIPLE * rounding_error + VALUE_ULPS * eps(dtype) * truth.abs()
     assert torch.allclose(tol.allowed(truth), allowed, rtol=1e-12, atol=0)
     assert value_problem("c_n", truth + 0.999 * allowed, truth, truth, tol) is None
     assert value_problem("c_n", truth + 1.001 * allowed, truth, truth, tol) is not None
+
+
+def test_allowed_is_the_largest_gauge_times_the_multiple():
+    """Only the largest of the three gauges counts, whichever it is; nothing grows with depth."""
+    for gauges in ((1e-6, 0, 0), (0, 1e-6, 0), (0, 0, 1e-6), (1e-6, 5e-7, 2e-7)):
+        tol = tolerance_for(torch.float32, None, *gauges)
+        assert tol.allowed(torch.zeros(1, dtype=torch.float64)).item() == \
+            pytest.approx(MULTIPLE * 1e-6, rel=1e-12)
+    assert tolerance_for(torch.float32, 1).allowed(torch.zeros(1)).item() == 0.0
+    assert tolerance_for(torch.float32, 1000).floor == tolerance_for(torch.float32, 1).floor
 
 
 def test_recurrence_depth_counts_steps_times_layers():

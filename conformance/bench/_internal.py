@@ -8,7 +8,7 @@ from conformance.core.failures import ConformanceFailure, Failure
 from conformance.core.oracle import reference_module  # noqa: F401
 from conformance.core.registry import (BrokenCandidate, Candidate, CandidateLoadError,  # noqa: F401
                                        loadable_name, resolve)
-from conformance.core.tolerance import max_abs_diff, recurrence_depth, tolerance_for  # noqa: F401
+from conformance.core.tolerance import max_abs_diff, recurrence_depth  # noqa: F401
 
 
 def is_broken(candidate) -> bool:

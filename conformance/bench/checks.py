@@ -11,8 +11,7 @@ import torch
 
 from conformance import CaseRecipe
 
-from ._internal import (check_forward, failure, max_abs_diff, recurrence_depth,
-                        tolerance_for)
+from ._internal import check_forward, failure, max_abs_diff, recurrence_depth
 from .sizes import Size
 from .targets import REFERENCE, Target, baseline
 
@@ -69,6 +68,19 @@ def _reference_gradients(size: Size, device: str):
             gradients(reference, recipe, dtype=torch.float64, device="cpu"))
 
 
+# The gradient gate asks "same function?", not "as precise as nn.LSTM?" (the suite's gradient
+# family asks that, with gauges too costly at benchmark sizes): a multiple of nn.LSTM's own
+# error plus a few ulps per sequential rounding, far below the gradients' size.
+GATE_MULTIPLE = 8.0
+GATE_ULPS = 16.0
+
+
+def gate_allowance(dtype, depth: int, reference_error: float, truth: torch.Tensor):
+    """Allowed |candidate gradient - float64 gradient| per element at a benchmark size."""
+    return (GATE_MULTIPLE * reference_error
+            + GATE_ULPS * torch.finfo(dtype).eps * depth ** 0.5 * (1 + truth.abs()))
+
+
 @_once
 def check_gradients(target: Target, size: Size, device: str) -> str | None:
     """Raise ConformanceFailure unless the target's gradients match nn.LSTM's at `size`.
@@ -102,9 +114,8 @@ def check_gradients(target: Target, size: Size, device: str) -> str | None:
                             f"should be {tuple(want.shape)}")
             continue
         true = truth[name]
-        tol = tolerance_for(want.dtype, depth, max_abs_diff(want, true))
         error = (grad.detach().to("cpu", torch.float64) - true).abs()
-        bad = ~(error <= tol.allowed(true))
+        bad = ~(error <= gate_allowance(want.dtype, depth, max_abs_diff(want, true), true))
         if bool(bad.any()):
             problems.append(f"grad of {name} differs from nn.LSTM's in {int(bad.sum())} of "
                             f"{bad.numel()} elements, max abs error {error.max().item():.3g} "

@@ -143,7 +143,8 @@ def check_dropout_training(candidate, recipe: CaseRecipe) -> None:
             problems = structure_problems(actual, expected)
             if not problems:
                 problems = value_problems(recipe, actual, expected, truth,
-                                          reference=_run_reference_training)
+                                          reference=_run_reference_training,
+                                          model=gauge.rounding_reference(recipe, training=True))
             runner.check(_prefixed(f"{label} (nn.LSTM in training mode is deterministic here)",
                                    problems))
             return
@@ -200,20 +201,23 @@ def probe_params(spec, params: dict, p: float) -> dict:
     return new
 
 
-def _first_layer(case: Case, d: int) -> tuple:
+def _first_layer(case: Case, d: int, run=run_reference) -> tuple:
     """(output, h_n, c_n) of nn.LSTM's first layer alone on `case` (eval mode); a
-    PackedSequence output as its data, whose elements are in the order of the full run's."""
+    PackedSequence output as its data, whose elements are in the order of the full run's.
+    `run`: how the one-layer case is run (default nn.LSTM; the gauge passes its model)."""
     spec = case.spec.replace(num_layers=1, dropout=0.0)
     layer0 = {k: v for k, v in case.params.items() if "_l0" in k}
     hx = None if case.hx is None else tuple(s[:d] for s in case.hx)
     one = Case(spec, layer0, case.input, hx, case.pass_hx)
-    return tensors(unpack(run_reference(one)))
+    return tensors(unpack(run(one)))
 
 
 def _first_layer_tolerances(recipe: CaseRecipe, case: Case, truth: tuple, d: int) -> list:
     """The forward check's tolerance for the first layer alone (see tolerance.py)."""
+    model = gauge.rounding_reference(recipe)
     return gauge.tolerances(recipe, truth, _first_layer(case, d),
-                            results=lambda c: _first_layer(c, d), num_layers=1)
+                            results=lambda c: _first_layer(c, d),
+                            rounded=lambda c: _first_layer(c, d, model))
 
 
 def binomial_two_sided(k: int, n: int, p: float) -> float:

@@ -9,35 +9,31 @@ Each run gets its own fresh leaf copies of the recipe's tensors. The candidate m
 `params` tensors it is given in its graph (views are fine): a parameter that gets no gradient
 while nn.LSTM's gets a nonzero one is a failure.
 
-Tolerance, per gradient tensor, with the idea of `conformance.core.tolerance`:
+Tolerance, per gradient tensor, with the model of `conformance.core.tolerance`:
 
-    allowed = REFERENCE_MULTIPLE * (nn.LSTM's own max error vs float64 on this tensor)
-              + SENSITIVITY_MULTIPLE * (max movement of the float64 gradient of this tensor
-                                        when every input and parameter moves by one ulp)
-              + FLOOR_ULPS * eps * sqrt(depth) * max |truth gradient, over all tensors|
+    allowed = MULTIPLE * max(reference error, rounding error, sensitivity)
+              + VALUE_ULPS * eps * |truth gradient element|,  at most half the tensor's
+              largest |truth gradient| entry
 
-A gradient entry is a sum over time steps and batch elements (and, through the recurrence,
-of products along the sequence) of the back-propagated error times activations, so its
-rounding error follows the size of those terms, not of the (possibly cancelled) sum: the
-floor is relative to the largest gradient of the example, which bounds the back-propagated
-error. (Relative to each tensor's own largest entry, it false-alarmed on a float64 example
-whose last projection's gradient, 3e-3, was a product with a small, partly cancelled
-activation: a correct candidate was off by 6.7e-17 = 24 ulps of the entry.) The price is
-resolution on tensors much smaller than the largest: in float32 the floor is 1e-5 of the
-largest gradient at the deepest examples drawn, so a gradient tensor smaller than that is
-checked only loosely there. The reference
-and sensitivity terms, measured on this very example, carry its conditioning (a float32
-gradient at N=32, T=100, H=128 is off from float64 by ~1e-3 on its large entries, far above
-any fixed absolute threshold that would still catch bugs on small ones). For float64 the
-reference error is measured in float32 and scaled by eps(float64)/eps(float32), as the
-forward check does.
+    reference error = max |nn.LSTM's gradient in the dtype - float64 gradient| on this tensor
+    rounding error  = max |the rounding model's gradient - float64 gradient| on this tensor
+                      (conformance.core.rounding: autograd through nn.LSTM written op by op,
+                      every operation one ulp off forward and every back-propagated gradient
+                      one ulp off backward, random signs)
+    sensitivity     = max movement of the float64 gradient of this tensor when every input,
+                      hx and parameter value moves by one ulp
+
+Each gauge is measured on this tensor of this example, so it carries the gradient's own
+conditioning: a gradient entry is a sum over time steps and batch elements whose rounding
+follows the size of its terms, not of the (possibly cancelled) sum, and the gauges see those
+terms. For float64 the gauges are measured at float32 precision and scaled by
+eps(float64)/eps(float32), as the forward check does.
 
 `check_gradcheck(candidate, recipe)` runs `torch.autograd.gradcheck` on a (tiny, float64)
 recipe: finite differences against the candidate's own backward.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,36 +48,22 @@ from conformance.core.invoke import Invocation, checker
 from conformance.core.compare import (TENSOR_NAMES, structure_problems, tensors, unpack,
                       value_problem)
 from conformance.core.oracle import reference_module
-from conformance.core.gauge import gauge_precision, perturbed_case
-from conformance.core.tolerance import (FLOOR_ULPS, REFERENCE_MULTIPLE, SENSITIVITY_MULTIPLE, eps, max_abs_diff,
-                        recurrence_depth)
+from conformance.core import rounding
+from conformance.core.gauge import gauge_precision, perturbation_seed, perturbed_case
+from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
 
 WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum
 
 
-@dataclass(frozen=True)
-class GradientTolerance:
-    """Allowed |candidate gradient - float64 gradient| for one gradient tensor."""
-
-    reference_error: float  # max |nn.LSTM(dtype) gradient - truth| over the tensor
-    floor: float  # FLOOR_ULPS * eps * sqrt(depth)
-    scale: float  # max |truth gradient| (over every gradient tensor of the example)
-    sensitivity: float = 0.0  # max |truth gradient(perturbed by one ulp) - truth| here
-
-    def allowed(self, truth: torch.Tensor) -> torch.Tensor:
-        return (REFERENCE_MULTIPLE * self.reference_error
-                + SENSITIVITY_MULTIPLE * self.sensitivity
-                + self.floor * self.scale * torch.ones_like(truth))
+GradientTolerance = Tolerance  # allowed |candidate gradient - float64 gradient|, one tensor
 
 
-def gradient_tolerance(dtype: torch.dtype, depth: int, reference_error: float,
-                       truth: torch.Tensor, sensitivity: float = 0.0,
-                       scale: float | None = None) -> GradientTolerance:
-    """`scale`: the example's largest gradient magnitude (default: that of `truth`)."""
-    if scale is None:
-        scale = truth.abs().max().item() if truth.numel() else 0.0
-    return GradientTolerance(reference_error, FLOOR_ULPS * eps(dtype) * math.sqrt(depth), scale,
-                             sensitivity)
+def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: float,
+                       truth: torch.Tensor | None = None, sensitivity: float = 0.0,
+                       scale: float | None = None, rounding_error: float = 0.0) -> Tolerance:
+    """The tolerance of one gradient tensor from its gauges, capped at half its largest
+    |truth| entry (`depth` and `scale` are accepted for old callers and unused)."""
+    return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error, truth)
 
 
 # -- leaves and backward -------------------------------------------------------------------
@@ -193,22 +175,23 @@ def _missing_problem(label: str) -> str:
 
 
 def gradient_tolerances(recipe: CaseRecipe, truth: dict, reference_errors: dict,
-                        sensitivities: dict | None = None) -> dict[str, GradientTolerance]:
+                        sensitivities: dict | None = None,
+                        rounding_errors: dict | None = None) -> dict[str, Tolerance]:
     """Per gradient label with a truth, its tolerance (see the module docstring)."""
-    spec = recipe.spec
-    depth = recurrence_depth(spec, recipe.seq_len)
     sensitivities = sensitivities or {}
-    scale = max((t.abs().max().item() for t in truth.values()
-                 if t is not None and t.numel()), default=0.0)
-    return {label: gradient_tolerance(spec.dtype, depth, reference_errors[label], true,
-                                      sensitivities.get(label, 0.0), scale)
+    rounding_errors = rounding_errors or {}
+    return {label: gradient_tolerance(recipe.spec.dtype, None, reference_errors[label],
+                                      true.to("cpu", torch.float64),
+                                      sensitivities.get(label, 0.0),
+                                      rounding_error=rounding_errors.get(label, 0.0))
             for label, true in truth.items() if true is not None}
 
 
 def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, truth: dict,
-                         reference_errors: dict, sensitivities: dict | None = None) -> list[str]:
+                         reference_errors: dict, sensitivities: dict | None = None,
+                         rounding_errors: dict | None = None) -> list[str]:
     """One line per gradient out of tolerance (or missing). All dicts keyed by leaf label."""
-    tols = gradient_tolerances(recipe, truth, reference_errors, sensitivities)
+    tols = gradient_tolerances(recipe, truth, reference_errors, sensitivities, rounding_errors)
     missing = [label for label in truth
                if actual.get(label) is None and truth[label] is not None
                and bool(truth[label].ne(0).any())]
@@ -253,6 +236,28 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
             for label, true in truth.grads.items()}
 
 
+def run_model_gradients(recipe: CaseRecipe, weights) -> GradientRun:
+    """The rounding model's forward and backward on the float64 build of `recipe`, at the
+    gauge precision (see conformance.core.rounding), seeded from the recipe."""
+    precision, _ = gauge_precision(recipe.spec.dtype)
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    leafed, leaves = with_leaves(case)
+    with torch.enable_grad():
+        output, (h_n, c_n) = rounding.run(leafed, eps(precision), perturbation_seed(recipe))
+        result = (output, h_n, c_n)
+        backward(result, weights)
+    return GradientRun(_detached(result), {k: v.grad for k, v in leaves.items()}, weights)
+
+
+def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, model: GradientRun
+                             ) -> dict[str, float]:
+    """Per gradient: max |rounding model's gradient - float64 gradient|, scaled to the dtype."""
+    _, scale = gauge_precision(recipe.spec.dtype)
+    return {label: (0.0 if true is None or model.grads.get(label) is None
+                    else max_abs_diff(model.grads[label], true) * scale)
+            for label, true in truth.grads.items()}
+
+
 def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
     """Every difference found (forward structure and values first, then gradients)."""
     case = recipe.build()
@@ -272,11 +277,14 @@ def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
         errors = reference_gradient_errors(recipe, reference, truth, weights)
         moved = run_reference_gradients(perturbed_case(recipe), weights)  # one run, both gauges
         sensitivities = gradient_sensitivities(recipe, truth, weights, moved)
+        model = run_model_gradients(recipe, weights)  # one run, both gauges
+        rounding_errors = gradient_rounding_errors(recipe, truth, model)
+    out, h_n, c_n = model.result
     problems = value_problems(recipe, _detached(result), reference.result, truth.result,
-                              moved=moved.result)
+                              moved=moved.result, model=lambda case: (out, (h_n, c_n)))
     actual = {label: leaf.grad for label, leaf in leaves.items()}
     problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors,
-                                     sensitivities)
+                                     sensitivities, rounding_errors)
     return problems
 
 

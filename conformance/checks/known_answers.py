@@ -10,13 +10,14 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from conformance.core import registry
-from conformance.core.compare import deviation, structure_problems, unpack
+from conformance.core import registry, rounding
+from conformance.core.compare import deviation, structure_problems, tensors, unpack
 from conformance.core.failures import Problem
 from conformance.core.invoke import Invocation, checker
+from conformance.core.gauge import gauge_precision
 from conformance.core.oracle import reference_module
-from conformance.core.tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
-from conformance.model.cases import CaseRecipe
+from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
+from conformance.model.cases import Case, CaseRecipe
 from conformance.model.known_answers import (KNOWN_ANSWERS, SEED004_ROUNDED, SEED004_ROWS,
                                              KnownAnswer, _parse, known_answer_keys, recipe_for,
                                              seed004_by_hand)
@@ -97,8 +98,18 @@ def check_known_answer(candidate, key: str, recipe: CaseRecipe | None = None) ->
             errors = [max_abs_diff(c, t) * scale for c, t in zip(coarse, closed)]
         else:
             errors = [max_abs_diff(r, t) for r, t in zip(reference, closed)]
-    depth = recurrence_depth(spec, x64.shape[0])
-    tols = [tolerance_for(spec.dtype, depth, e) for e in errors]
+    # The rounding model (conformance.core.rounding) on the same float64 values.
+    precision, scale = gauge_precision(spec.dtype)
+    x_model = x64.transpose(0, 1).contiguous() if spec.batch_first else x64
+    model_case = Case(spec.replace(dtype=torch.float64, device="cpu"), params64, x_model,
+                      (h064, c064) if pass_hx else None, pass_hx)
+    with torch.no_grad():
+        modelled = tensors(unpack(rounding.run(model_case, eps(precision), len(ka.name))))
+    if spec.batch_first:
+        modelled = (modelled[0].transpose(0, 1),) + tuple(modelled[1:])
+    model_errors = [max_abs_diff(m, t) * scale for m, t in zip(modelled, closed)]
+    tols = [tolerance_for(spec.dtype, None, e, 0.0, m, t)
+            for e, m, t in zip(errors, model_errors, closed)]
 
     forward = invocation.build(spec, params)
     actual = invocation.call(forward, x, hx, pass_hx)

@@ -36,7 +36,8 @@ from conformance.core.invoke import Invocation, checker, describe_value
 from conformance.core.tolerance import Tolerance
 from conformance.model.cases import Case, CaseRecipe
 
-SELF_MULTIPLE = 2.0  # two correct runs may each be off from the truth by the forward tolerance
+SELF_MULTIPLE = 1.0  # of the forward tolerance, already 3x the largest gauge of one correct
+# run's error (tolerance.py): two runs of one candidate differ by about sqrt(2) times that
 
 
 # -- shared helpers (also used by the composition, invalid-input and dropout families) --

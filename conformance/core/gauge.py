@@ -1,10 +1,12 @@
 """How much rounding error a correct candidate may show on one example (see tolerance.py).
 
-Two gauges of the example's conditioning, both per result tensor, both in the candidate's
+Three gauges of the example's conditioning, all per result tensor, all in the candidate's
 dtype (for float64, measured at float32 precision and scaled by eps(float64)/eps(float32),
 since nn.LSTM in float64 *is* the truth):
 
 - the reference error: nn.LSTM run in the dtype, against the float64 truth;
+- the rounding error: the rounding model (rounding.py: every operation one ulp of the dtype
+  off, random signs from the recipe's seed), against the truth;
 - the sensitivity: the float64 truth of the same example with every parameter, input and
   initial-state value moved by one unit in the last place of the dtype (each up or down at
   random), against the truth. Rounding inside any implementation perturbs values by that
@@ -28,7 +30,8 @@ from torch.nn.utils.rnn import PackedSequence
 from conformance.model.cases import Case, CaseRecipe
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
-from conformance.core.tolerance import Tolerance, eps, max_abs_diff, recurrence_depth, tolerance_for
+from conformance.core import rounding
+from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
 
@@ -97,21 +100,49 @@ def reference_errors(recipe: CaseRecipe, truth: tuple, results: Results = nn_lst
     return [max_abs_diff(e, t) * scale for e, t in zip(expected, truth)]
 
 
+def rounding_reference(recipe: CaseRecipe, training: bool = False):
+    """The rounding model (rounding.py) at the gauge precision of `recipe`, seeded from the
+    recipe: a function of a (float64) case with nn.LSTM's result format. training: nn.LSTM in
+    training mode (only dropout 1 differs, and deterministically)."""
+    precision, _ = gauge_precision(recipe.spec.dtype)
+    seed = perturbation_seed(recipe)
+    return lambda case: rounding.run(case, eps(precision), seed, training)
+
+
+def model_results(recipe: CaseRecipe, training: bool = False) -> Results:
+    """`rounding_reference` as a Results function (output, h_n, c_n)."""
+    run = rounding_reference(recipe, training)
+    return lambda case: tensors(unpack(run(case)))
+
+
+def rounding_errors(recipe: CaseRecipe, truth: tuple, rounded: Results) -> list[float]:
+    """Per result tensor: max |rounded(float64 build) - truth|, scaled to the dtype."""
+    _, scale = gauge_precision(recipe.spec.dtype)
+    with torch.no_grad():
+        got = rounded(recipe.build(dtype=torch.float64, device="cpu"))
+    return [max_abs_diff(g, t) * scale for g, t in zip(got, truth)]
+
+
+DEFAULT = object()
+
+
 def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple | None = None,
                results: Results = nn_lstm_results, num_layers: int | None = None,
-               moved: tuple | None = None) -> list[Tolerance]:
+               moved: tuple | None = None, rounded=DEFAULT) -> list[Tolerance]:
     """Per result tensor, the tolerance a candidate gets on `recipe`.
 
-    results: what to run (default nn.LSTM's output, h_n, c_n); num_layers: the layers those
-    results pass through (default the spec's). Results already computed, as `results`
-    returns them: truth, on the float64 cpu build; expected, in the recipe's dtype; moved, on
-    `perturbed_case(recipe)`.
+    results: what to run (default nn.LSTM's output, h_n, c_n). rounded: the same computed by
+    the rounding model, as a Results function (default: `model_results(recipe)` when
+    `results` is the default, else None: no rounding gauge). Results already computed, as
+    `results` returns them: truth, on the float64 cpu build; expected, in the recipe's dtype;
+    moved, on `perturbed_case(recipe)`. num_layers: unused (kept for old callers).
     """
     if truth is None:
         truth = results(recipe.build(dtype=torch.float64, device="cpu"))
-    spec = recipe.spec
-    depth = recurrence_depth(spec.replace(num_layers=num_layers or spec.num_layers),
-                             recipe.seq_len)
-    return [tolerance_for(spec.dtype, depth, r, s)
-            for r, s in zip(reference_errors(recipe, truth, results, expected),
-                            sensitivity(recipe, truth, results, moved))]
+    if rounded is DEFAULT:
+        rounded = model_results(recipe) if results is nn_lstm_results else None
+    model = ([0.0] * len(truth) if rounded is None
+             else rounding_errors(recipe, truth, rounded))
+    return [tolerance_for(recipe.spec.dtype, None, r, s, m, t)
+            for r, s, m, t in zip(reference_errors(recipe, truth, results, expected),
+                                  sensitivity(recipe, truth, results, moved), model, truth)]

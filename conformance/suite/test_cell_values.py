@@ -14,6 +14,7 @@ ONE_LAYER = dict(num_layers=st.just(1), bidirectional=st.just(False), projection
                                        **ONE_LAYER),
                          input_kind=st.just("padded")))
 @example(recipe=pins.GATE_ORDER)
+@example(recipe=pins.FLOAT16_SUBNORMAL)
 def test_single_layer_cell(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)
 

@@ -13,12 +13,9 @@ from conformance.model import pins
 from conformance.model import strategies as cs
 from conformance.checks.gradients import check_gradcheck, check_gradients
 
-# Every dtype, as often as the forward families draw it. In float16/bfloat16 the derived
-# tolerance is sound (no false alarm on any built-in over 1,800 random examples, worst error
-# 0.45 of allowed, measured before the sensitivity term, which only adds to the allowance)
-# but dominated by nn.LSTM's own error (up to ~2.6 absolute on large entries), so it catches
-# only gross mistakes there; float32/float64 examples are the precise ones. float64 first:
-# shrinking lands on it.
+# Every dtype, as often as the forward families draw it (the gauged tolerance of
+# conformance.core.tolerance holds each to what correct implementations achieve in it on the
+# example). float64 first: shrinking lands on it.
 GRADIENT_DTYPES = cs.dtypes()
 
 # Every gradient path at once: two layers, both directions, projection, packed and unsorted

@@ -698,4 +698,41 @@ class Float64InFloat32(BaseLSTM):
         return _to(output, torch.float64), (h_n.double(), c_n.double())
 
 
+# ---------------------------------------------------------------------------------------
+# At the edge: mistakes only a tolerance close to nn.LSTM's own rounding catches
+# ---------------------------------------------------------------------------------------
+
+@bug("bf16-forget-bias-shifted")
+class BFloat16ForgetBiasShifted(BaseLSTM):
+    """A bfloat16 kernel whose forget-gate bias is 0.3 too large (a bias folded in at the
+    wrong place); every other dtype is right. The floor tolerance passed it (it allowed
+    0.75 + 0.75 |truth| in bfloat16 at depth 36); nn.LSTM's own bfloat16 error is about 0.8%
+    of the output.
+
+    Needs: dtype bfloat16, biases, seq_len >= 2 or hx given (c carried through f).
+    """
+
+    def bias(self, w: Weights):
+        b = w.b_ih + w.b_hh
+        if self.spec.dtype != torch.bfloat16:
+            return b
+        h = b.shape[0] // 4
+        return torch.cat([b[:h], b[h:2 * h] + 0.3, b[2 * h:]])
+
+
+@bug("f16-gate-in-f32")
+class Float16GateInFloat32(BaseLSTM):
+    """A float32 candidate that computes the cell candidate tanh(g) in float16 (a half-precision
+    activation kernel reused): about 3 significant digits lost on one gate, every step.
+
+    Needs: dtype float32.
+    """
+
+    def activate(self, i, f, g, o):
+        i, f, g_act, o = super().activate(i, f, g, o)
+        if self.spec.dtype == torch.float32:
+            g_act = torch.tanh(g.to(torch.float16)).to(torch.float32)
+        return i, f, g_act, o
+
+
 BY_NAME: dict[str, Bug] = {b.name: b for b in CATALOG}

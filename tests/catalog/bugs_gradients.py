@@ -226,3 +226,29 @@ class CellUpdateDerivative(BaseLSTM):
 
     def cell_update(self, c, i, f, g):
         return _CellUpdateForgetsF.apply(c, i, f, g)
+
+
+class _ScaledGradient(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by `factor`."""
+
+    @staticmethod
+    def forward(ctx, x, factor):
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+@bug("w-hh-grad-scaled-1e-3")
+class RecurrentWeightGradientScaled(BaseLSTM):
+    """The gradient of W_hh is 0.1% too large (a hand-written backward whose accumulation of
+    dW_hh over time steps is scaled by 1.001, e.g. a stale loss-scale factor): the forward is
+    exact, every other gradient is right.
+
+    Needs: backward, float32 or float64, seq_len >= 2 or hx given (W_hh gets a gradient).
+    """
+
+    def preactivation(self, x_t, h, w: Weights):
+        return super().preactivation(x_t, h, w._replace(w_hh=_ScaledGradient.apply(w.w_hh, 1.001)))

@@ -1,0 +1,281 @@
+"""A model of a correct implementation's rounding: nn.LSTM op by op, every op one ulp off.
+
+`results(case, eps, seed)` computes what nn.LSTM computes on `case` (a float64 case), written
+out op by op in float64, every operation off by one unit in the last place of the dtype, the
+sign s drawn per element at random from `seed`:
+
+- the matrix products x W_ih^T, h W_hh^T and h W_hr^T: every product term one ulp of the
+  accumulation precision off (float32 for float16 and bfloat16, as every BLAS and torch
+  accumulate; else the dtype), summed with random signs: s * eps_acc * sqrt(sum of the
+  squared terms), an accumulation error relative to the terms and not to their possibly
+  cancelled sum; then the sum one ulp of the dtype off (rounded once to the dtype);
+- the bias sum, every addition and both products of the cell update, and o * tanh(c):
+  multiplied by (1 + s * eps) (one ulp of the result);
+- each activation (sigmoid of i, f, o; tanh of g and of c): one ulp off (relative); the
+  cell candidate also half an ulp of 1 off (absolute, its own random sign), as fused kernels
+  that compute tanh(g) = 2 sigmoid(2 g) - 1 are, whose error near 0 is not relative to the
+  value. (A sigmoid computed as (1 + tanh(x / 2)) / 2 has such an absolute error too, a
+  quarter ulp of 1; it is not modelled: where every output of a tensor is that small, an
+  allowance that large would exceed the values it checks, see tests/test_tolerance_bounds.py.)
+
+In backward (autograd through the model) every back-propagated gradient is moved by another
+(1 + s' * eps) at the same places, and an activation's derivative is computed from its
+perturbed value (y (1 - y), 1 - y^2), as implementations compute it from their saved gates.
+
+That is an implementation whose every operation, forward and backward, is off by one ulp,
+with uncorrelated signs: more than operations correctly rounded to the dtype (at most half an
+ulp) and as much as library functions accurate to one ulp. How far such errors carry
+on *this* example (saturated gates, long sequences, large weights, cancellation) is what the
+gauge reads off it. It is a second, independent sample of the error a correct implementation
+makes, next to nn.LSTM's own (which can be lucky, being one sample, and rounds at half an ulp).
+
+Layouts follow nn.LSTM: batch_first, unbatched, PackedSequence (user batch order for hx,
+h_n and c_n; the packed data in the input's sorted order), proj_size, bidirectional, no bias.
+`training=True` with dropout 1 zeroes every layer's input after the first (nn.LSTM in
+training mode at p = 1, which is deterministic).
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from conformance.model.cases import Case
+
+MODEL_SEED = 0x0B1A5  # mixed with the caller's seed
+
+
+class _Perturb(torch.autograd.Function):
+    """Forward: x * forward_factor; backward: grad * forward_factor * backward_factor."""
+
+    @staticmethod
+    def forward(ctx, x, forward_factor, backward_factor):
+        ctx.save_for_backward(forward_factor * backward_factor)
+        return x * forward_factor
+
+    @staticmethod
+    def backward(ctx, grad):
+        (factor,) = ctx.saved_tensors
+        return grad * factor, None, None
+
+
+class _Gates(torch.autograd.Function):
+    """Forward: the four gate activations of z (sigmoid, except tanh where `is_tanh`) plus
+    `shift` (the model's error); backward from those perturbed values, as implementations do
+    from their saved gates: grad * act'(y) * backward_factor."""
+
+    @staticmethod
+    def forward(ctx, z, is_tanh, shift, backward_factor):
+        y = torch.where(is_tanh, torch.tanh(z), torch.sigmoid(z)) + shift
+        ctx.save_for_backward(y, is_tanh, backward_factor)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, is_tanh, factor = ctx.saved_tensors
+        slope = torch.where(is_tanh, 1 - y * y, y * (1 - y))
+        return grad * slope * factor, None, None, None
+
+
+class _Signs:
+    """Random signs (+-1.0, float64). A step of the recurrence asks for the same shapes in the
+    same order as the step before, so each step's signs come from one draw, split: a draw per
+    op would cost more than the model's arithmetic."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+        self.queue: list[torch.Tensor] = []  # this step's signs, last first
+        self.asked: list[torch.Size] = []  # the shapes asked for since begin_step
+
+    def draw(self, size: int) -> torch.Tensor:
+        drawn = torch.randint(0, 2, (size,), generator=self.generator, dtype=torch.int8)
+        return 2.0 * drawn.to(torch.float64) - 1
+
+    def begin_step(self) -> None:
+        """Draw this step's signs at once, for the shapes the previous step asked for."""
+        shapes, self.asked = self.asked, []
+        if not shapes:
+            self.queue = []
+            return
+        rows = shapes[0][0] if len(shapes[0]) == 2 else None
+        if rows and all(len(shape) == 2 and shape[0] == rows for shape in shapes):  # (N, w) each
+            widths = [shape[1] for shape in shapes]
+            pieces = self.draw(rows * sum(widths)).view(rows, -1).split(widths, dim=1)
+        else:
+            sizes = [shape.numel() for shape in shapes]
+            pieces = [piece.view(shape) for piece, shape
+                      in zip(self.draw(sum(sizes)).split(sizes), shapes)]
+        self.queue = list(pieces)[::-1]
+
+    def take(self, shape) -> torch.Tensor:
+        shape = torch.Size(shape)
+        self.asked.append(shape)
+        if self.queue:
+            piece = self.queue.pop()
+            if piece.shape == shape:
+                return piece
+            self.queue = []  # this step differs from the last: draw one by one
+        return self.draw(shape.numel()).view(shape)
+
+
+class _Rounder:
+    def __init__(self, eps: float, seed, accumulation_eps: float | None = None):
+        self.eps = eps
+        self.accumulation_eps = eps if accumulation_eps is None else accumulation_eps
+        self.signs = _Signs(torch.Generator().manual_seed(
+            hash(tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)) % (2**63)
+            ^ MODEL_SEED))
+
+    def error(self, shape, size: float | None = None) -> torch.Tensor:
+        """+-size per element, random signs (default size: eps)."""
+        return (self.eps if size is None else size) * self.signs.take(shape)
+
+    def factor(self, shape) -> torch.Tensor:
+        return 1 + self.error(shape)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x one ulp off (relative), with another ulp on its gradient."""
+        forward_factor = self.factor(x.shape)
+        if not x.requires_grad:
+            return x * forward_factor
+        return _Perturb.apply(x, forward_factor, self.factor(x.shape))
+
+    def matmul(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """x @ w.T with every product term one ulp of the accumulation precision off (random
+        signs, summed: accumulation_eps times the root sum of squares of the terms), then the
+        sum one ulp of the dtype off."""
+        exact = x @ w.T
+        spread = ((x * x) @ (w * w).T).detach().sqrt()  # a size: no gradient through it
+        return self(exact + self.error(exact.shape, self.accumulation_eps) * spread)
+
+    def gates(self, z: torch.Tensor, is_tanh: torch.Tensor, absolute: torch.Tensor
+              ) -> torch.Tensor:
+        """The gate activations of z, each one ulp off (relative), plus `absolute` (per
+        column, in units of eps) with another random sign."""
+        with torch.no_grad():
+            exact = torch.where(is_tanh, torch.tanh(z), torch.sigmoid(z))
+        shift = exact.abs() * self.error(z.shape) + absolute * self.error(z.shape)
+        if not z.requires_grad:
+            return exact + shift
+        return _Gates.apply(z, is_tanh, shift, self.factor(z.shape))
+
+    def tanh(self, c: torch.Tensor) -> torch.Tensor:
+        """tanh(c) one ulp off (relative)."""
+        is_tanh = torch.ones((), dtype=torch.bool).expand(c.shape)
+        return self.gates(c, is_tanh, torch.zeros(()))
+
+
+# Absolute error, in units of eps, of the cell candidate where fused kernels compute it as
+# tanh(g) = 2 sigmoid(2 g) - 1: sigmoid(2 g) near 0.5 is rounded to within a quarter ulp of 1,
+# so 2 sigmoid(2 g) - 1 is off by up to half an ulp of 1. The model takes that bound, not its
+# root mean square (0.29 eps): with random signs over a few terms the model's errors can
+# cancel where a kernel's do not (pins.SMALL_PROJECTION_GRADIENT: a float64 output of 2.8e-5
+# summed from two terms of 3e-3, off by 250 ulps in fused-torch).
+CANDIDATE_ABSOLUTE = 0.5
+
+
+def _layout(case: Case):
+    """(x (T, N, F) in user batch order, lengths per sequence, h0, c0 (D*L, N, *), how)."""
+    spec = case.spec
+    inp = case.input
+    if isinstance(inp, PackedSequence):
+        x, lengths = pad_packed_sequence(inp)  # user order
+        lengths = [int(n) for n in lengths]
+        kind = "packed"
+    elif inp.dim() == 2:
+        x, kind = inp.unsqueeze(1), "unbatched"
+        lengths = [x.shape[0]]
+    else:
+        x, kind = (inp.transpose(0, 1) if spec.batch_first else inp), "padded"
+        lengths = [x.shape[0]] * x.shape[1]
+    n = x.shape[1]
+    if case.hx is None or not case.pass_hx:
+        h_shape, c_shape = spec.state_shapes(n)
+        h0 = x.new_zeros(h_shape)
+        c0 = x.new_zeros(c_shape)
+    else:
+        h0, c0 = case.hx
+        if kind == "unbatched":
+            h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+    return x, lengths, h0, c0, kind
+
+
+def accumulation_eps(eps: float) -> float:
+    """The precision matrix products accumulate in: float32 for float16 and bfloat16 (torch,
+    BLAS, XLA and ONNX Runtime kernels all do), else the dtype's own."""
+    return min(eps, torch.finfo(torch.float32).eps)
+
+
+def run(case: Case, eps: float, seed=0, training: bool = False,
+        accumulation: float | None = None):
+    """The model on `case`, in nn.LSTM's format: (output or PackedSequence, (h_n, c_n)).
+    accumulation: the eps of the matrix products' accumulation (default accumulation_eps)."""
+    output, h_n, c_n = results(case, eps, seed, training, accumulation)
+    if isinstance(case.input, PackedSequence):
+        output = case.input._replace(data=output)
+    return output, (h_n, c_n)
+
+
+def results(case: Case, eps: float, seed=0, training: bool = False,
+            accumulation: float | None = None) -> tuple:
+    """(output, h_n, c_n) of the model on `case` (float64 tensors; a packed output as its
+    data); differentiable with respect to the case's tensors."""
+    r = _Rounder(eps, seed, accumulation_eps(eps) if accumulation is None else accumulation)
+    spec, p = case.spec, case.params
+    x, lengths, h0, c0, kind = _layout(case)
+    L, D = spec.num_layers, spec.num_directions
+    steps, n = x.shape[0], x.shape[1]
+    lengths_t = torch.tensor(lengths, dtype=torch.long)
+    batch = torch.arange(n)
+    h_n, c_n = [None] * (L * D), [None] * (L * D)
+    hidden = spec.hidden_size
+    is_tanh = torch.zeros(4 * hidden, dtype=torch.bool)
+    is_tanh[2 * hidden:3 * hidden] = True  # the g gate
+    absolute = is_tanh.to(torch.float64) * CANDIDATE_ABSOLUTE  # in units of eps
+    layer_input = x
+    for layer in range(L):
+        if layer and training and spec.dropout >= 1:
+            layer_input = torch.zeros_like(layer_input)
+        outs = []
+        for d in range(D):
+            k = layer * D + d
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
+            b_ih, b_hh, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"bias_hh{sfx}"), p.get(f"weight_hr{sfx}")
+            bias = None if b_ih is None else r(b_ih + b_hh)
+            # The input's products do not depend on the recurrence: all steps at once.
+            projected = r.matmul(layer_input, w_ih)  # (T, N, 4H)
+            h, c = h0[k], c0[k]
+            rows = [None] * steps
+            for s in range(steps):
+                r.signs.begin_step()
+                active = s < lengths_t
+                t = (lengths_t - 1 - s).clamp_min(0) if d else torch.full((n,), s)
+                z = r(projected[t, batch] + r.matmul(h, w_hh))
+                if bias is not None:
+                    z = r(z + bias)
+                i, f, g, o = r.gates(z, is_tanh, absolute).chunk(4, dim=-1)
+                c_new = r(r(f * c) + r(i * g))
+                h_new = r(o * r.tanh(c_new))
+                if w_hr is not None:
+                    h_new = r.matmul(h_new, w_hr)
+                mask = active[:, None]
+                h = torch.where(mask, h_new, h)
+                c = torch.where(mask, c_new, c)
+                rows[s] = (t, active, h_new)
+            out = x.new_zeros(steps, n, h.shape[-1])
+            for t, active, h_new in rows:  # out[t[b], b] = h_new[b] where b is active
+                out = out.index_put((t[active], batch[active]), h_new[active])
+            outs.append(out)
+            h_n[k], c_n[k] = h, c
+        layer_input = torch.cat(outs, dim=-1)
+    output, h_n, c_n = layer_input, torch.stack(h_n), torch.stack(c_n)
+    if kind == "packed":
+        order = case.input.sorted_indices
+        sizes = case.input.batch_sizes.tolist()
+        idx = torch.arange(n) if order is None else order
+        output = torch.cat([output[t, idx[:m]] for t, m in enumerate(sizes)])
+    elif kind == "unbatched":
+        output, h_n, c_n = output[:, 0], h_n[:, 0], c_n[:, 0]
+    elif spec.batch_first:
+        output = output.transpose(0, 1)
+    return output, h_n, c_n

@@ -1,0 +1,102 @@
+"""Meta-tests of the rounding model (conformance/core/rounding.py), one of the tolerance's gauges.
+
+At eps = 0 the model must *be* nn.LSTM in float64, forward and backward, on every layout the
+suite draws: otherwise its "rounding error" would include a layout mistake and the tolerance
+would grow by it. At a dtype's eps its error must be of the size of real rounding in that
+dtype: neither 0 (no gauge) nor far beyond what nn.LSTM's own error is.
+"""
+from __future__ import annotations
+
+import torch
+from hypothesis import HealthCheck, given, settings
+
+from conformance.checks import gradients as G
+from conformance.core import rounding
+from conformance.core.compare import tensors, unpack
+from conformance.core.oracle import run_reference
+from conformance.core.tolerance import eps, max_abs_diff, recurrence_depth
+from conformance.model import strategies
+
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+def cpu_recipes(**kwargs):
+    return strategies.recipes(**kwargs).map(
+        lambda r: r.replace(spec=r.spec.replace(device="cpu")))
+
+
+def _scale(truth) -> float:
+    return max((t.abs().max().item() for t in truth if t.numel()), default=0.0) + 1.0
+
+
+@SETTINGS
+@given(cpu_recipes())
+def test_at_eps_zero_the_model_is_nn_lstm(recipe):
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    with torch.no_grad():
+        truth = tensors(unpack(run_reference(case)))
+        model = tensors(unpack(rounding.run(case, 0.0, seed=1, accumulation=0.0)))
+    for name, got, want in zip(("output", "h_n", "c_n"), model, truth):
+        assert got.shape == want.shape, (name, got.shape, want.shape, recipe)
+        assert max_abs_diff(got, want) <= 1e-12 * _scale(truth), (name, recipe)
+
+
+@settings(SETTINGS, max_examples=15)
+@given(cpu_recipes())
+def test_at_eps_zero_the_model_has_nn_lstms_gradients(recipe):
+    weights = lambda shapes: G.output_weights(recipe, shapes)  # noqa: E731
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    with torch.enable_grad():
+        truth = G.run_reference_gradients(case, weights)
+        leafed, leaves = G.with_leaves(recipe.build(dtype=torch.float64, device="cpu"))
+        output, (h_n, c_n) = rounding.run(leafed, 0.0, seed=1, accumulation=0.0)
+        G.backward((output, h_n, c_n), truth.weights)
+    for label, want in truth.grads.items():
+        got = leaves[label].grad
+        if want is None or not bool(want.ne(0).any()):
+            continue
+        assert got is not None, (label, recipe)
+        assert max_abs_diff(got, want) <= 1e-10 * (want.abs().max().item() + 1), (label, recipe)
+
+
+@settings(SETTINGS, max_examples=30)
+@given(cpu_recipes())
+def test_at_float32_eps_the_model_errs_like_float32(recipe):
+    """The model's error is a rounding error of float32 size: above 0 (it gauges something),
+    and below a few ulps per sequential operation (layout mistakes are the eps = 0 test's;
+    this bounds the size of the perturbation). It can be far above nn.LSTM's own error:
+    where values cancel, a fused kernel's absolute errors are too (pins)."""
+    case64 = recipe.build(dtype=torch.float64, device="cpu")
+    case32 = recipe.build(dtype=torch.float32, device="cpu")
+    depth = recurrence_depth(recipe.spec, recipe.seq_len)
+    with torch.no_grad():
+        truth = tensors(unpack(run_reference(case64)))
+        own = tensors(unpack(run_reference(case32)))
+        model = tensors(unpack(rounding.run(case64, eps(torch.float32), seed=7)))
+    for name, m, o, t in zip(("output", "h_n", "c_n"), model, own, truth):
+        if t.numel() == 0 or not bool(t.ne(0).any()):
+            continue
+        model_error, own_error = max_abs_diff(m, t), max_abs_diff(o, t)
+        assert model_error > 0, (name, recipe)
+        bound = 64 * eps(torch.float32) * depth * max(1.0, t.abs().max().item())
+        assert model_error <= bound, (
+            f"{name}: model error {model_error:.3g} > {bound:.3g} (nn.LSTM's own "
+            f"{own_error:.3g}) on {recipe!r}")
+
+
+def test_the_model_is_deterministic_per_seed():
+    recipe = next(iter(_fixed_recipes()))
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    with torch.no_grad():
+        a = tensors(unpack(rounding.run(case, eps(torch.float16), seed=3)))
+        b = tensors(unpack(rounding.run(case, eps(torch.float16), seed=3)))
+        c = tensors(unpack(rounding.run(case, eps(torch.float16), seed=4)))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def _fixed_recipes():
+    from conformance import CaseRecipe, LSTMSpec
+    yield CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, proj_size=2,
+                              dtype=torch.float16), seq_len=5, batch=3)
