@@ -25,6 +25,7 @@ table measures whatever tolerance model is installed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import sys
@@ -40,6 +41,7 @@ from conformance.checks import gradients as grads
 from conformance.core.compare import tensors, unpack
 from conformance.core.failures import ConformanceFailure
 from conformance.core.oracle import run_reference
+from conformance.core import registry
 from conformance.core.registry import Candidate
 from conformance.model.cases import CaseRecipe
 from conformance.model.spec import LSTMSpec
@@ -161,6 +163,24 @@ def own_forward_error(recipe: CaseRecipe) -> float:
     return relative(tensors(unpack(run_reference(recipe.build()))), truth)
 
 
+BUILTINS = ("numpy", "fused-torch", "naive-torch", "lstmcell-loop")
+
+
+def correct_forward_error(recipe: CaseRecipe) -> float:
+    """The largest relative error of the four correct built-ins on `recipe` (same measure as
+    own_forward_error, unscaled): what correct implementations that round differently from
+    nn.LSTM actually show."""
+    truth = tensors(unpack(run_reference(recipe.build(dtype=torch.float64, device="cpu"))))
+    worst = 0.0
+    for name in BUILTINS:
+        builtin = registry.load(name)
+        case = recipe.build()
+        with torch.no_grad():
+            got = tensors(unpack(case.call(builtin.build(case.spec, case.params))))
+        worst = max(worst, relative(got, truth))
+    return worst
+
+
 def forward_effect(cls, d: float, recipe: CaseRecipe) -> float:
     case = recipe.build(dtype=torch.float64, device="cpu")
     truth = tensors(unpack(run_reference(case)))
@@ -232,10 +252,17 @@ class Row:
     curve: list  # (d, catch rate)
     d90: float | None
     effect90: float | None  # median relative effect of the error at d90
+    correct: float | None = None  # the worst correct built-in's relative error, median
 
     @property
     def ratio(self) -> float | None:
         return None if self.effect90 is None or not self.own else self.effect90 / self.own
+
+    @property
+    def correct_ratio(self) -> float | None:
+        if self.effect90 is None or not self.correct:
+            return None
+        return self.effect90 / self.correct
 
 
 def scan(kind, dtype, name, cls, recipes, own, caught, effect, start, log) -> Row:
@@ -273,10 +300,12 @@ def measure(n: int, log=print, dtypes=DTYPES, grad_dtypes=GRAD_DTYPES) -> list[R
     for dtype in dtypes:
         recipes = examples(dtype, n)
         own = statistics.median(own_forward_error(r) for r in recipes)
-        log(f"{dtype}: nn.LSTM's own error {own:.3g}")
+        correct = statistics.median(correct_forward_error(r) for r in recipes)
+        log(f"{dtype}: nn.LSTM's own error {own:.3g}, the worst correct built-in's {correct:.3g}")
         for name, cls in FORWARD_ERRORS.items():
-            rows.append(scan("forward", dtype, name, cls, recipes, own, forward_caught,
-                             forward_effect, start_size(dtype), log))
+            row = scan("forward", dtype, name, cls, recipes, own, forward_caught,
+                       forward_effect, start_size(dtype), log)
+            rows.append(dataclasses.replace(row, correct=correct))
     for dtype in grad_dtypes:
         recipes = examples(dtype, n, seed=7)
         own = statistics.median(own_gradient_error(r) for r in recipes)
@@ -299,13 +328,16 @@ def table(rows: list[Row], n: int, title: str) -> str:
              "`own`: nn.LSTM's own error in the dtype, same measure; `effect/own`: how close "
              "the check comes to the limit nn.LSTM's own rounding sets ('-': not caught at any "
              "d <= the largest size tried).", "",
-             "| check | dtype | injected error | nn.LSTM own error | smallest d caught | effect at that d | effect/own |",
-             "|---|---|---|---|---|---|---|"]
+             "`correct`: the largest error of the four correct built-ins (numpy, fused-torch, "
+             "naive-torch, lstmcell-loop; same measure, median), the spread a tolerance must "
+             "allow; `effect/correct`: how close the check comes to that.", "",
+             "| check | dtype | injected error | nn.LSTM own error | correct built-ins' error | smallest d caught | effect at that d | effect/own | effect/correct |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         largest = r.curve[0][0] if r.curve else None
         d = _fmt(r.d90) if r.d90 is not None else f"> {_fmt(largest)}"
-        lines.append(f"| {r.kind} | {r.dtype} | {r.error} | {_fmt(r.own)} | {d} | "
-                     f"{_fmt(r.effect90)} | {_fmt(r.ratio)} |")
+        lines.append(f"| {r.kind} | {r.dtype} | {r.error} | {_fmt(r.own)} | {_fmt(r.correct)} | "
+                     f"{d} | {_fmt(r.effect90)} | {_fmt(r.ratio)} | {_fmt(r.correct_ratio)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,140 @@
+"""False-alarm sweep: correct candidates against the value checks on many random examples.
+
+    python -m tests.false_alarms --impl onnxruntime-graph --impl keras-lstm --seconds 600
+
+For each candidate, draws random recipes from the suite's own strategy (every axis, as
+`test_all_axes_random` draws them; float16 and bfloat16 as often as float32 and float64),
+restricted as a suite run restricts them (declared unsupported and xfail features left out),
+and runs the forward check and, where the candidate has a backward, the gradient check, in
+turn, until `--examples` per candidate or `--seconds` per candidate. Every example that fails
+is a false alarm of the tolerance (or a real divergence of the library: look at it), printed
+with its recipe. Writes a Markdown table (examples per dtype, failures, wall time) to --out.
+
+This complements the nightly profile, whose 1000 examples per property test cost hours on the
+adapters that compile or export per example (torch.export, torch.compile): here only the two
+checks whose allowances are gauged run, so each example costs one candidate build and call.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance.checks.forward import check_forward
+from conformance.checks.gradients import check_gradients
+from conformance.core import registry
+from conformance.core.failures import ConformanceFailure
+from conformance.core.invoke import Limits
+from conformance.model import strategies
+from conformance.model.cases import DTYPE_NAMES
+from conformance.model.features import restrict
+
+ALL_DTYPES = st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16])
+
+
+def draw_recipes(count: int, seed: int) -> list:
+    """`count` recipes of the suite's all-axes strategy, dtypes uniform, cpu."""
+    drawn = []
+
+    @settings(max_examples=count, database=None, deadline=None, derandomize=False,
+              suppress_health_check=list(HealthCheck), phases=["generate"])
+    @given(strategies.recipes(spec=strategies.specs(dtype=ALL_DTYPES)))
+    def collect(recipe):
+        drawn.append(recipe)
+
+    collect._hypothesis_internal_use_seed = seed
+    collect()
+    return drawn
+
+
+def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
+    candidate = registry.load(name)
+    avoided = frozenset(candidate.unsupported | set(getattr(candidate, "xfail", {})))
+    checks = [("forward", check_forward)]
+    if "backward" not in avoided:
+        checks.append(("gradients", check_gradients))
+    counts: collections.Counter = collections.Counter()
+    failures = []
+    started = time.monotonic()
+    done = 0
+    batch_seed = seed
+    while done < examples and time.monotonic() - started < seconds:
+        for recipe in draw_recipes(200, batch_seed):
+            if done >= examples or time.monotonic() - started >= seconds:
+                break
+            recipe = restrict(recipe.replace(spec=recipe.spec.replace(device="cpu")),
+                              avoided, ("cpu",))
+            if recipe is None:
+                continue
+            label, check = checks[done % len(checks)]
+            if label == "gradients" and recipe.batch == 0:
+                label, check = checks[0]
+            try:
+                check(candidate, recipe)
+                outcome = "ok"
+            except ConformanceFailure as exc:
+                outcome = "FAIL"
+                failures.append((label, recipe, str(exc).splitlines()[:3]))
+                log(f"{name}: FALSE ALARM? {label} {recipe!r}\n  " +
+                    "\n  ".join(str(exc).splitlines()[:4]))
+            except Exception as exc:  # the harness itself: report, go on
+                outcome = "ERROR"
+                failures.append((label, recipe, traceback.format_exception_only(exc)))
+                log(f"{name}: ERROR {label} {recipe!r}: {exc!r}")
+            counts[(label, DTYPE_NAMES[recipe.spec.dtype], outcome)] += 1
+            done += 1
+        batch_seed += 1
+    return {"name": name, "counts": counts, "failures": failures,
+            "seconds": time.monotonic() - started, "examples": done}
+
+
+def table(results: list[dict]) -> str:
+    dtypes = ["float64", "float32", "float16", "bfloat16"]
+    lines = ["| candidate | check | " + " | ".join(dtypes) + " | failures | wall |",
+             "|---|---|" + "---|" * len(dtypes) + "---|---|"]
+    for result in results:
+        counts = result["counts"]
+        for label in ("forward", "gradients"):
+            per = [sum(n for (lab, dt, _), n in counts.items() if lab == label and dt == d)
+                   for d in dtypes]
+            if not any(per):
+                continue
+            bad = sum(n for (lab, _, out), n in counts.items() if lab == label and out != "ok")
+            lines.append(f"| {result['name']} | {label} | " + " | ".join(map(str, per)) +
+                         f" | {bad} | {result['seconds']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", action="append", required=True)
+    parser.add_argument("--examples", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=600.0, help="per candidate")
+    parser.add_argument("--seed", type=int, default=20261201)
+    parser.add_argument("--out", default=None, help="Markdown file for the table")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    Limits.timeout = 120.0
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    results = []
+    for name in args.impl:
+        result = sweep(name, args.examples, args.seconds, args.seed, log)
+        results.append(result)
+        log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
+            f"{result['seconds']:.0f} s")
+    text = table(results)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 1 if any(r["failures"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
