@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 import conformance
-from impls import _layout
+from conformance.impls import _layout
 
 from ._common import reject_autograd, require, versions
 

@@ -44,7 +44,7 @@ import os
 import torch
 
 import conformance
-from impls import _layout
+from conformance.impls import _layout
 
 from ._common import reject_autograd, require, versions
 

@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 import conformance
-from impls import _layout
+from conformance.impls import _layout
 
 from ._common import reject_autograd, require, versions
 from .onnxruntime_graph import EMPTY_BATCH

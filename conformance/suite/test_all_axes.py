@@ -13,5 +13,6 @@ from conformance.model import strategies as cs
 @example(recipe=pins.PACKED_BIDIR_HX)
 @example(recipe=pins.ILL_CONDITIONED_FLOAT32)
 @example(recipe=pins.FLOAT16_TINY)
+@example(recipe=pins.ORT_SMALL_OUTPUT_GATE)
 def test_all_axes_random(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)
