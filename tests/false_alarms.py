@@ -36,6 +36,14 @@ from conformance.model import strategies
 from conformance.model.cases import DTYPE_NAMES
 from conformance.model.features import restrict
 
+# Real divergences of a library that need more than one feature (so not declarable as xfail),
+# documented in the adapter and in docs/divergences/: counted apart, not as false alarms.
+KNOWN_DIVERGENCES = {
+    "keras-lstm": ("float64 with a mask computes at float32 precision "
+                   "(docs/divergences/keras_mask_float64.py)",
+                   lambda recipe: {"float64", "packed"} <= recipe.features()),
+}
+
 ALL_DTYPES = st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16])
 
 
@@ -64,6 +72,7 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
     failures = []
     started = time.monotonic()
     done = 0
+    seen: set[str] = set()  # Hypothesis starts every run with the same simple examples
     batch_seed = seed
     while done < examples and time.monotonic() - started < seconds:
         for recipe in draw_recipes(200, batch_seed):
@@ -71,8 +80,9 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
                 break
             recipe = restrict(recipe.replace(spec=recipe.spec.replace(device="cpu")),
                               avoided, ("cpu",))
-            if recipe is None:
+            if recipe is None or repr(recipe) in seen:
                 continue
+            seen.add(repr(recipe))
             label, check = checks[done % len(checks)]
             if label == "gradients" and recipe.batch == 0:
                 label, check = checks[0]
@@ -80,6 +90,11 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
                 check(candidate, recipe)
                 outcome = "ok"
             except ConformanceFailure as exc:
+                known = KNOWN_DIVERGENCES.get(name)
+                if known and known[1](recipe):
+                    counts[(label, DTYPE_NAMES[recipe.spec.dtype], "known")] += 1
+                    done += 1
+                    continue
                 outcome = "FAIL"
                 failures.append((label, recipe, str(exc).splitlines()[:3]))
                 log(f"{name}: FALSE ALARM? {label} {recipe!r}\n  " +
@@ -106,9 +121,12 @@ def table(results: list[dict]) -> str:
                    for d in dtypes]
             if not any(per):
                 continue
-            bad = sum(n for (lab, _, out), n in counts.items() if lab == label and out != "ok")
+            bad = sum(n for (lab, _, out), n in counts.items()
+                      if lab == label and out in ("FAIL", "ERROR"))
+            known = sum(n for (lab, _, out), n in counts.items() if lab == label and out == "known")
+            note = f" (+{known} known divergence)" if known else ""
             lines.append(f"| {result['name']} | {label} | " + " | ".join(map(str, per)) +
-                         f" | {bad} | {result['seconds']:.0f} s |")
+                         f" | {bad}{note} | {result['seconds']:.0f} s |")
     return "\n".join(lines) + "\n"
 
 

@@ -83,3 +83,17 @@ FLOAT16_TINY = CaseRecipe(
 ORT_SMALL_OUTPUT_GATE = CaseRecipe(
     LSTMSpec(1, 1, batch_first=True, dtype=torch.float32), seq_len=7, batch=None,
     hx="zeros", gate_scales=(1.5, 0.5, 0.5, 5.0), seed=57440)
+
+# Found by a nightly run (numpy, dropout's eval-mode test): one float32 output of -0.194 from
+# two stacked layers of hidden size 1 and one step, input scale 3; numpy was off by 4.0e-8
+# where the allowance, before activations had their absolute error, was 3.7e-8.
+DROPOUT_EVAL_ONE_UNIT = CaseRecipe(
+    LSTMSpec(1, 1, num_layers=2, bias=False, dropout=0.5, dtype=torch.float32), seq_len=1,
+    batch=None, hx="random", gate_scales=(1.5, 1.5, 1.5, 1.5), input_scale=3.0, seed=5)
+
+# Found by a nightly run (fused-torch, dropout's eval-mode test): a float64 c_n of 0.003 after
+# ten steps with the input gate open (scale 5), 2000 ulps of the value off: the fused cell
+# update's 2 i sigmoid(2 g) - i errs relative to |i|, not to |i tanh(g)|.
+FUSED_CELL_UPDATE = CaseRecipe(
+    LSTMSpec(2, 2, num_layers=3, bias=False, dropout=0.5, dtype=torch.float64), seq_len=10,
+    batch=None, gate_scales=(5.0, 0.25, 0.5, 1.5), input_scale=3.0, seed=3)
