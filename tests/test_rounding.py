@@ -100,3 +100,44 @@ def _fixed_recipes():
     from conformance import CaseRecipe, LSTMSpec
     yield CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, proj_size=2,
                               dtype=torch.float16), seq_len=5, batch=3)
+
+
+@settings(SETTINGS, max_examples=12)
+@given(cpu_recipes())
+def test_the_spread_is_the_models_root_mean_square_error(recipe):
+    """rounding.spread (propagated variances) against the root mean square of the model's
+    error over 24 seeds, on the elements the model moves the most: within a factor of 3
+    (the spread takes the errors of different operations as independent)."""
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    e = eps(torch.float32)
+    with torch.no_grad():
+        truth = tensors(unpack(run_reference(case)))
+        samples = [tensors(unpack(rounding.run(case, e, seed=k))) for k in range(24)]
+        spread = rounding.spread(case, e)
+    for index, (name, true, rms) in enumerate(zip(("output", "h_n", "c_n"), truth, spread)):
+        if true.numel() == 0:
+            continue
+        assert rms.shape == true.shape, (name, recipe)
+        empirical = torch.stack([(s[index] - true).square() for s in samples]).mean(0).sqrt()
+        big = empirical >= 0.5 * empirical.max()
+        if not bool(big.any()) or empirical.max().item() == 0:
+            continue
+        ratio = (rms[big] / empirical[big])
+        assert 1 / 3 <= ratio.min().item() and ratio.max().item() <= 3, (
+            f"{name}: spread / empirical RMS in [{ratio.min().item():.2f}, "
+            f"{ratio.max().item():.2f}] on {recipe!r}")
+
+
+def test_the_spread_reads_the_errors_a_lucky_sample_cancels():
+    """pins.FEW_EQUAL_ERRORS: one sample in four reads 100x below the others; the spread
+    stays at the typical size."""
+    from conformance.model import pins
+    case = pins.FEW_EQUAL_ERRORS.build(dtype=torch.float64, device="cpu")
+    e = eps(torch.float32)
+    with torch.no_grad():
+        truth = tensors(unpack(run_reference(case)))[0]
+        errors = sorted(max_abs_diff(rounding.results(case, e, seed=k)[0], truth)
+                        for k in range(16))
+        rms = rounding.spread(case, e)[0].max().item()
+    assert errors[0] < 0.05 * errors[-1]  # the lucky samples exist
+    assert rms > 0.3 * errors[-1]

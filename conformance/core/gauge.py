@@ -115,12 +115,34 @@ def model_results(recipe: CaseRecipe, training: bool = False) -> Results:
     return lambda case: tensors(unpack(run(case)))
 
 
-def rounding_errors(recipe: CaseRecipe, truth: tuple, rounded: Results) -> list[float]:
-    """Per result tensor: max |rounded(float64 build) - truth|, scaled to the dtype."""
+# Times the model's root-mean-square error (rounding.spread): where a sample's few errors
+# cancel, the gauge still reads about the size of its typical sample (two standard deviations).
+SPREAD_MULTIPLE = 2.0
+
+
+def model_spread(recipe: CaseRecipe, training: bool = False) -> Results:
+    """The rounding model's root-mean-square error per element (rounding.spread), at the gauge
+    precision of `recipe`, as a Results function of a float64 case."""
+    precision, _ = gauge_precision(recipe.spec.dtype)
+    return lambda case: rounding.spread(case, eps(precision), training=training)
+
+
+def rounding_errors(recipe: CaseRecipe, truth: tuple, rounded: Results,
+                    spread: Results | None = None) -> list[float]:
+    """Per result tensor: max |rounded(float64 build) - truth|, and at least SPREAD_MULTIPLE
+    times the largest `spread` of the same build if given; scaled to the dtype."""
     _, scale = gauge_precision(recipe.spec.dtype)
+    case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.no_grad():
-        got = rounded(recipe.build(dtype=torch.float64, device="cpu"))
-    return [max_abs_diff(g, t) * scale for g, t in zip(got, truth)]
+        got = rounded(case)
+        spreads = spread(case) if spread is not None else [None] * len(truth)
+    errors = []
+    for g, t, rms in zip(got, truth, spreads):
+        error = max_abs_diff(g, t)
+        if rms is not None and rms.numel():
+            error = max(error, SPREAD_MULTIPLE * rms.max().item())
+        errors.append(error * scale)
+    return errors
 
 
 DEFAULT = object()
@@ -128,21 +150,27 @@ DEFAULT = object()
 
 def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple | None = None,
                results: Results = nn_lstm_results, num_layers: int | None = None,
-               moved: tuple | None = None, rounded=DEFAULT) -> list[Tolerance]:
+               moved: tuple | None = None, rounded=DEFAULT, spread=DEFAULT
+               ) -> list[Tolerance]:
     """Per result tensor, the tolerance a candidate gets on `recipe`.
 
     results: what to run (default nn.LSTM's output, h_n, c_n). rounded: the same computed by
     the rounding model, as a Results function (default: `model_results(recipe)` when
     `results` is the default, else None: no rounding gauge). Results already computed, as
     `results` returns them: truth, on the float64 cpu build; expected, in the recipe's dtype;
-    moved, on `perturbed_case(recipe)`. num_layers: unused (kept for old callers).
+    moved, on `perturbed_case(recipe)`. spread: the model's root-mean-square error as a
+    Results function (default: `model_spread(recipe)` where `rounded` defaults to the model).
+    num_layers: unused (kept for old callers).
     """
     if truth is None:
         truth = results(recipe.build(dtype=torch.float64, device="cpu"))
     if rounded is DEFAULT:
         rounded = model_results(recipe) if results is nn_lstm_results else None
+        if spread is DEFAULT and rounded is not None:
+            spread = model_spread(recipe)
     model = ([0.0] * len(truth) if rounded is None
-             else rounding_errors(recipe, truth, rounded))
+             else rounding_errors(recipe, truth, rounded,
+                                  None if spread is DEFAULT else spread))
     return [tolerance_for(recipe.spec.dtype, None, r, s, m, t)
             for r, s, m, t in zip(reference_errors(recipe, truth, results, expected),
                                   sensitivity(recipe, truth, results, moved), model, truth)]

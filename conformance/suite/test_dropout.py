@@ -31,6 +31,7 @@ PROBE = CaseRecipe(LSTMSpec(3, 8, num_layers=2, dropout=0.25, dtype=torch.float6
     spec=pins.ILL_CONDITIONED_FLOAT32.spec.replace(dropout=0.5)))
 @example(recipe=pins.DROPOUT_EVAL_ONE_UNIT)
 @example(recipe=pins.FUSED_CELL_UPDATE)
+@example(recipe=pins.FEW_EQUAL_ERRORS)
 def test_dropout_has_no_effect_in_eval_mode(candidate, recipe, conformance_run):
     check_dropout_eval(candidate, conformance_run.prepare(candidate, recipe))
 
