@@ -88,15 +88,20 @@ def run_suite(refs: list[str], workdir: Path, *, files: list[str] | None = None,
 
 
 def run_suites(groups: list[list[str]], workdir: Path, *, files: list[str] | None = None,
-               extra: tuple[str, ...] = (), timeout: float | None = None) -> SuiteRun:
+               extra: tuple[str, ...] = (), timeout: float | None = None,
+               group_files: list[list[str]] | None = None) -> SuiteRun:
     """`run_suite` with one subprocess per group of candidates, all running at once (each
-    keeps its own fail-fast; the caller only waits), and their reports merged."""
+    keeps its own fail-fast; the caller only waits), and their reports merged.
+
+    `group_files`: the test files of each group, in its order (instead of `files` for all)."""
     workdir = Path(workdir)
     parts = [workdir] if len(groups) == 1 else [workdir / f"part{k}" for k in range(len(groups))]
+    if group_files is None:
+        group_files = [files or suite_files()] * len(groups)
     running = []
-    for refs, part in zip(groups, parts):
+    for refs, part, paths in zip(groups, parts, group_files):
         part.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pytest", *(files or suite_files()), "-q", "-p",
+        cmd = [sys.executable, "-m", "pytest", *paths, "-q", "-p",
                "no:cacheprovider", "-p", "tests.catalog.scope", "--hypothesis-profile", "ci",
                "--conformance-report", str(part / "report"),
                "--conformance-diagnosis-budget", "0",  # caught or not is all it asks
