@@ -19,7 +19,7 @@ import pytest
 
 from tests.catalog import bugs, bugs_beyond, bugs_gradients
 from tests.catalog.runner import (CONTROLS, all_bugs, control_of, failed_tests, generic_id,
-                                  groups_by_control, run_suites, suite_files)
+                                  groups_by_control, start_suites, suite_files)
 
 # The families that catch a group's bugs first, cheapest catch first. Forward bugs fail the
 # all-axes test; gradient-only bugs (bugs_gradients.py, with the forward ones) fail the
@@ -35,18 +35,38 @@ FIRST = {
 MIN_FORWARD_BUGS = 30
 
 
-@pytest.fixture(scope="module")
-def catalog_run(tmp_path_factory):
-    # Two processes at once, each control with the bugs derived from it: this process only
-    # waits, and the catalog run is half of the default test run's time.
+_running = {}  # "run": the catalog's subprocesses, once started
+
+
+def start_catalog(tmp_path_factory) -> None:
+    """Start the catalog's suite runs (once). tests/conftest.py calls this right after
+    collection, so that they run beside the rest of the session instead of after the tests
+    that come before this module; the fixture below waits for them."""
+    if "run" in _running:
+        return
+    # Two processes at once, each control with the bugs derived from it.
     # In process (--conformance-isolation none): no catalog bug crashes, hangs in C or
     # exhausts memory (tests/test_isolation.py checks those), and a worker per candidate
     # would cost a fork and the first-call warm-up of torch eighty times over. Unshrunk:
     # caught or not is all that is asked (tests/catalog/unshrunk.py).
-    return run_suites(groups_by_control(), tmp_path_factory.mktemp("catalog"),
-                      group_files=[suite_files(FIRST[name]) for name, _ in CONTROLS],
-                      extra=("--conformance-fail-fast", "--conformance-isolation", "none",
-                             "-p", "tests.catalog.unshrunk"), timeout=900)
+    _running["run"] = start_suites(
+        groups_by_control(), tmp_path_factory.mktemp("catalog"),
+        group_files=[suite_files(FIRST[name]) for name, _ in CONTROLS],
+        extra=("--conformance-fail-fast", "--conformance-isolation", "none",
+               "-p", "tests.catalog.unshrunk"))
+
+
+def stop_catalog() -> None:
+    """Kill the catalog's runs if the session ends before a test waited for them."""
+    running = _running.get("run")
+    if running is not None and running.result is None:
+        running.kill()
+
+
+@pytest.fixture(scope="module")
+def catalog_run(tmp_path_factory):
+    start_catalog(tmp_path_factory)
+    return _running["run"].wait(timeout=1200)
 
 
 def _outcomes(row) -> Counter:
