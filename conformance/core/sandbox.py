@@ -250,8 +250,15 @@ def _serve(candidate, conn, deadline, label, threads) -> None:
         candidate = registry.load(candidate)
     guard.SHARED_DEADLINE = (deadline, label)
     output = _capture_native_output()
+    parent = os.getppid()
     while True:
         try:
+            # A worker holds its own copy of the parent's end of the pipe (and of every
+            # earlier worker's), so a test process that is killed leaves no EOF behind: the
+            # worker checks, while idle, that its parent is still there.
+            while not conn.poll(1.0):
+                if os.getppid() != parent:
+                    os._exit(0)
             request = conn.recv_bytes()
         except (EOFError, OSError):
             os._exit(0)
