@@ -1,20 +1,27 @@
-"""The test session's own scheduling: the catalog self-test's subprocesses start as soon as
-collection is done, when any test that needs them was collected (tests/test_catalog.py)."""
+"""The test session's own scheduling: suite runs that test modules need start as soon as
+collection is done, so that they run beside the rest of the session (on 2 cores, the test
+process would otherwise wait idle for each in turn).
+
+A module opts in with EARLY_FIXTURE (the name of its fixture that needs the run),
+start_early(tmp_path_factory) and stop_early(); the fixture waits for the run. Nothing starts
+under --co, or in an xdist worker (there the fixture starts its own run when first used).
+"""
+_started = []  # the modules whose runs were started here
 
 
 def pytest_collection_finish(session):
     config = session.config
-    if config.option.collectonly or hasattr(config, "workerinput"):  # xdist: the fixture's job
+    if config.option.collectonly or hasattr(config, "workerinput"):
         return
     for item in session.items:
-        if "catalog_run" in getattr(item, "fixturenames", ()):
-            item.module.start_catalog(config._tmp_path_factory)
-            return
+        module = getattr(item, "module", None)
+        fixture = getattr(module, "EARLY_FIXTURE", None)
+        if fixture and module not in _started and fixture in getattr(item, "fixturenames", ()):
+            _started.append(module)
+            module.start_early(config._tmp_path_factory)
 
 
 def pytest_sessionfinish(session):
-    import sys
-
-    catalog = sys.modules.get("tests.test_catalog")
-    if catalog is not None:
-        catalog.stop_catalog()
+    for module in _started:
+        module.stop_early()  # kills what no test waited for
+    _started.clear()

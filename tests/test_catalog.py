@@ -36,12 +36,12 @@ MIN_FORWARD_BUGS = 30
 
 
 _running = {}  # "run": the catalog's subprocesses, once started
+EARLY_FIXTURE = "catalog_run"  # tests/conftest.py starts the run after collection
 
 
-def start_catalog(tmp_path_factory) -> None:
-    """Start the catalog's suite runs (once). tests/conftest.py calls this right after
-    collection, so that they run beside the rest of the session instead of after the tests
-    that come before this module; the fixture below waits for them."""
+def start_early(tmp_path_factory) -> None:
+    """Start the catalog's suite runs (once): right after collection (tests/conftest.py), so
+    that they run beside the rest of the session; the fixture below waits for them."""
     if "run" in _running:
         return
     # Two processes at once, each control with the bugs derived from it.
@@ -56,7 +56,7 @@ def start_catalog(tmp_path_factory) -> None:
                "-p", "tests.catalog.unshrunk"))
 
 
-def stop_catalog() -> None:
+def stop_early() -> None:
     """Kill the catalog's runs if the session ends before a test waited for them."""
     running = _running.get("run")
     if running is not None and running.result is None:
@@ -65,7 +65,7 @@ def stop_catalog() -> None:
 
 @pytest.fixture(scope="module")
 def catalog_run(tmp_path_factory):
-    start_catalog(tmp_path_factory)
+    start_early(tmp_path_factory)
     return _running["run"].wait(timeout=1200)
 
 

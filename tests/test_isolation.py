@@ -53,9 +53,15 @@ VERDICTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    """The report rows of the one suite run, by candidate name; and the run's output."""
+_running = {}  # "run": (process, output file, report path), once started
+EARLY_FIXTURE = "rows"  # tests/conftest.py starts the run after collection
+
+
+def start_early(tmp_path_factory) -> None:
+    """Start the one suite run (once): right after collection (tests/conftest.py), so that
+    it runs beside the rest of the session; the fixture below waits for it."""
+    if "run" in _running:
+        return
     work = tmp_path_factory.mktemp("isolation")
     report = work / "report"
     selection = {name: tests for _, name, tests, *_ in CASES + VERDICTS}
@@ -69,11 +75,29 @@ def rows(tmp_path_factory):
     for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID",
                 "PYTEST_CURRENT_TEST"):  # the outer pytest run's, not this run's
         env.pop(var, None)
-    done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
-    output = done.stdout + done.stderr
-    path = report / "conformance-report.json"
-    assert path.exists(), f"the suite wrote no report (exit {done.returncode}):\n{output[-4000:]}"
-    assert "LSTM conformance verdict" in done.stdout, output[-4000:]  # the run completed
+    output = work / "output.txt"
+    with open(output, "w") as log:  # a file, not a pipe: the run never blocks on a full one
+        process = subprocess.Popen(cmd, cwd=work, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, text=True)
+    _running["run"] = (process, output, report / "conformance-report.json")
+
+
+def stop_early() -> None:
+    """Kill the run if the session ends before a test waited for it."""
+    if "run" in _running and _running["run"][0].poll() is None:
+        _running["run"][0].kill()
+        _running["run"][0].wait()
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """The report rows of the one suite run, by candidate name; and the run's output."""
+    start_early(tmp_path_factory)
+    process, output_path, path = _running["run"]
+    returncode = process.wait(timeout=900)
+    output = output_path.read_text()
+    assert path.exists(), f"the suite wrote no report (exit {returncode}):\n{output[-4000:]}"
+    assert "LSTM conformance verdict" in output, output[-4000:]  # the run completed
     data = json.loads(path.read_text())
     return {row["name"]: row for row in data["candidates"]}, output
 
