@@ -7,7 +7,6 @@ exactly as with it blocked (`-p no:lstm_conformance`).
 import json
 import sys
 
-import pytest
 
 pytest_plugins = ["pytester"]
 

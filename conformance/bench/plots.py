@@ -19,6 +19,7 @@ round on a shared machine); --stat chooses another of pytest-benchmark's statist
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -173,7 +174,7 @@ def write(json_path, output, stat: str = "min", reference: str = REFERENCE,
 
 def matplotlib_available() -> bool:
     try:
-        import matplotlib  # noqa: F401
+        importlib.import_module("matplotlib")
     except ImportError:
         return False
     return True

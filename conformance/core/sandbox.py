@@ -20,6 +20,7 @@ grace period after the limit, because SIGALRM cannot interrupt native code.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import importlib
 import multiprocessing
 import os
@@ -102,6 +103,8 @@ class Worker:
 
         cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
         context = multiprocessing.get_context("spawn" if cuda else "fork")
+        if not cuda:
+            _prewarm()
         self.candidate = candidate
         self.deadline = context.Value("d", 0.0, lock=False)
         self.label = context.Array("c", 240, lock=False)
@@ -205,6 +208,27 @@ def _rss(pid: int) -> int:
         return 0
 
 
+_prewarmed = False
+
+
+def _prewarm() -> None:
+    """Once per test process, before the first fork: what every worker would otherwise do
+    for itself on its first check. torch imports some modules only on first use, such as
+    torch.fx.experimental.symbolic_shapes (and sympy with it: about a second) on the first
+    backward pass; a worker forked afterwards inherits them. No random numbers are drawn."""
+    global _prewarmed
+    if _prewarmed:
+        return
+    _prewarmed = True
+    import torch
+
+    try:
+        x = torch.zeros(2, requires_grad=True)
+        torch.autograd.backward([x * 2], [torch.ones(2)])
+    except Exception:  # noqa: BLE001 - only a head start; the worker imports it otherwise
+        pass
+
+
 # -- the worker's side ----------------------------------------------------------------------
 
 def _serve(candidate, conn, deadline, label, threads) -> None:
@@ -213,6 +237,10 @@ def _serve(candidate, conn, deadline, label, threads) -> None:
     IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     faulthandler.disable()  # a crash is reported by the parent, not dumped into its output
+    # What the worker inherited lives as long as it does: out of the garbage collector's
+    # sight, full collections stay as cheap as in a fresh process, and do not copy every
+    # inherited page (copy-on-write) by touching its objects.
+    gc.freeze()
     import torch
 
     torch.set_num_threads(threads)
@@ -222,8 +250,15 @@ def _serve(candidate, conn, deadline, label, threads) -> None:
         candidate = registry.load(candidate)
     guard.SHARED_DEADLINE = (deadline, label)
     output = _capture_native_output()
+    parent = os.getppid()
     while True:
         try:
+            # A worker holds its own copy of the parent's end of the pipe (and of every
+            # earlier worker's), so a test process that is killed leaves no EOF behind: the
+            # worker checks, while idle, that its parent is still there.
+            while not conn.poll(1.0):
+                if os.getppid() != parent:
+                    os._exit(0)
             request = conn.recv_bytes()
         except (EOFError, OSError):
             os._exit(0)

@@ -6,6 +6,8 @@ apply declared limits, diagnose failures and collect the verdict table.
 """
 from __future__ import annotations
 
+import gc
+
 import pytest
 import torch
 from hypothesis import settings
@@ -110,6 +112,14 @@ def pytest_collection_modifyitems(config, items):
         if reasons:
             item.add_marker(pytest.mark.xfail(
                 strict=True, reason=f"candidate {candidate.name!r} declares " + "; ".join(reasons)))
+
+
+def pytest_collection_finish(session):
+    """torch, Hypothesis, the suite and its collected tests live until the run ends: out of
+    the garbage collector's sight, each full collection during the run (and pytest's five at
+    its end) no longer walks them, and a candidate's worker forked from here does not copy
+    their pages by touching them."""
+    gc.freeze()
 
 
 def _candidate_of(item):

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,15 +89,28 @@ def run_suite(refs: list[str], workdir: Path, *, files: list[str] | None = None,
 
 
 def run_suites(groups: list[list[str]], workdir: Path, *, files: list[str] | None = None,
-               extra: tuple[str, ...] = (), timeout: float | None = None) -> SuiteRun:
+               extra: tuple[str, ...] = (), timeout: float | None = None,
+               group_files: list[list[str]] | None = None) -> SuiteRun:
     """`run_suite` with one subprocess per group of candidates, all running at once (each
-    keeps its own fail-fast; the caller only waits), and their reports merged."""
+    keeps its own fail-fast; the caller only waits), and their reports merged.
+
+    `group_files`: the test files of each group, in its order (instead of `files` for all)."""
+    return start_suites(groups, workdir, files=files, extra=extra,
+                        group_files=group_files).wait(timeout)
+
+
+def start_suites(groups: list[list[str]], workdir: Path, *, files: list[str] | None = None,
+                 extra: tuple[str, ...] = (),
+                 group_files: list[list[str]] | None = None) -> "RunningSuites":
+    """`run_suites` without the wait: the subprocesses are started, `.wait()` merges them."""
     workdir = Path(workdir)
     parts = [workdir] if len(groups) == 1 else [workdir / f"part{k}" for k in range(len(groups))]
+    if group_files is None:
+        group_files = [files or suite_files()] * len(groups)
     running = []
-    for refs, part in zip(groups, parts):
+    for refs, part, paths in zip(groups, parts, group_files):
         part.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pytest", *(files or suite_files()), "-q", "-p",
+        cmd = [sys.executable, "-m", "pytest", *paths, "-q", "-p",
                "no:cacheprovider", "-p", "tests.catalog.scope", "--hypothesis-profile", "ci",
                "--conformance-report", str(part / "report"),
                "--conformance-diagnosis-budget", "0",  # caught or not is all it asks
@@ -110,25 +124,49 @@ def run_suites(groups: list[list[str]], workdir: Path, *, files: list[str] | Non
         log = open(part / "output.txt", "w")  # a file, not a pipe: no run blocks on a full one
         running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log,
                                          stderr=subprocess.STDOUT, text=True), log, part))
-    runs = []
-    for process, log, part in running:
-        try:
-            returncode = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for other, _, _ in running:
-                other.kill()
-            raise
-        finally:
+    return RunningSuites(running)
+
+
+class RunningSuites:
+    """Suite subprocesses started by `start_suites`."""
+
+    def __init__(self, running: list):
+        self.running = running
+        self.started = time.monotonic()
+        self.result: SuiteRun | None = None
+
+    def wait(self, timeout: float | None = None) -> SuiteRun:
+        """The merged run, once every subprocess has ended; `timeout` counts from the start."""
+        if self.result is not None:
+            return self.result
+        runs = []
+        for process, log, part in self.running:
+            left = None if timeout is None else max(1.0, timeout - (time.monotonic() - self.started))
+            try:
+                returncode = process.wait(timeout=left)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+            finally:
+                log.close()
+            output = (part / "output.txt").read_text()
+            report_path = part / "report" / JSON_NAME
+            if not report_path.exists():
+                raise RuntimeError(f"the suite wrote no report (exit {returncode}):\n{output[-4000:]}")
+            runs.append(SuiteRun(returncode, output, json.loads(report_path.read_text())))
+        merged = dict(runs[0].report, candidates=[row for run in runs
+                                                  for row in run.report["candidates"]])
+        self.result = SuiteRun(max(run.returncode for run in runs),
+                               "".join(run.output for run in runs), merged)
+        return self.result
+
+    def kill(self) -> None:
+        """Stop every subprocess still running (a test session that ends without waiting)."""
+        for process, log, _ in self.running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
             log.close()
-        output = (part / "output.txt").read_text()
-        report_path = part / "report" / JSON_NAME
-        if not report_path.exists():
-            raise RuntimeError(f"the suite wrote no report (exit {returncode}):\n{output[-4000:]}")
-        runs.append(SuiteRun(returncode, output, json.loads(report_path.read_text())))
-    merged = dict(runs[0].report, candidates=[row for run in runs
-                                              for row in run.report["candidates"]])
-    return SuiteRun(max(run.returncode for run in runs), "".join(run.output for run in runs),
-                    merged)
 
 
 def failed_tests(row: dict) -> list[str]:
