@@ -11,7 +11,7 @@ from conformance.core.registry import (BrokenCandidate, Candidate, CandidateLoad
 from conformance.core.tolerance import max_abs_diff, recurrence_depth  # noqa: F401
 
 __all__ = ["check_forward", "reference_module", "Candidate", "CandidateLoadError", "loadable_name",
-           "resolve", "max_abs_diff", "recurrence_depth", "tolerance_for", "is_broken", "failure",
+           "resolve", "max_abs_diff", "recurrence_depth", "is_broken", "failure",
            "run_candidates"]
 
 
