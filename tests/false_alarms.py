@@ -62,12 +62,33 @@ def draw_recipes(count: int, seed: int) -> list:
     return drawn
 
 
+def warm_up(candidate, seed: int) -> None:
+    """One untimed check first: a library's first call imports and compiles (Keras imports
+    matplotlib), and a time limit that fires inside an import leaves the module half made for
+    every later call."""
+    limit, Limits.timeout = Limits.timeout, None
+    try:
+        for recipe in draw_recipes(5, seed):
+            recipe = restrict(recipe.replace(spec=recipe.spec.replace(device="cpu")),
+                              frozenset(candidate.unsupported | set(getattr(candidate, "xfail", {}))),
+                              ("cpu",))
+            if recipe is not None and recipe.batch != 0:
+                try:
+                    check_forward(candidate, recipe)
+                except Exception:
+                    pass  # the sweep will report it
+                return
+    finally:
+        Limits.timeout = limit
+
+
 def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
     candidate = registry.load(name)
     avoided = frozenset(candidate.unsupported | set(getattr(candidate, "xfail", {})))
     checks = [("forward", check_forward)]
     if "backward" not in avoided:
         checks.append(("gradients", check_gradients))
+    warm_up(candidate, seed)
     counts: collections.Counter = collections.Counter()
     failures = []
     started = time.monotonic()

@@ -40,6 +40,7 @@ from conformance.checks import forward as fwd
 from conformance.checks import gradients as grads
 from conformance.core.compare import tensors, unpack
 from conformance.core.failures import ConformanceFailure
+from conformance.core.invoke import Invocation
 from conformance.core.oracle import run_reference
 from conformance.core import registry
 from conformance.core.registry import Candidate
@@ -236,7 +237,8 @@ def gradient_effect(cls, d: float, recipe: CaseRecipe) -> float:
 
 def gradient_caught(cls, d: float, recipe: CaseRecipe) -> bool:
     try:
-        return bool(grads.gradient_problems(candidate(cls, d), recipe))
+        invocation = Invocation(candidate(cls, d), recipe, "check_gradients", grads.__name__)
+        return bool(grads.gradient_problems(invocation, recipe))
     except ConformanceFailure:
         return True
 
