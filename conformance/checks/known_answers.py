@@ -14,7 +14,7 @@ from conformance.core import registry, rounding
 from conformance.core.compare import deviation, structure_problems, tensors, unpack
 from conformance.core.failures import Problem
 from conformance.core.invoke import Invocation, checker
-from conformance.core.gauge import gauge_precision
+from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision
 from conformance.core.oracle import reference_module
 from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
 from conformance.model.cases import Case, CaseRecipe
@@ -105,9 +105,9 @@ def check_known_answer(candidate, key: str, recipe: CaseRecipe | None = None) ->
                       (h064, c064) if pass_hx else None, pass_hx)
     with torch.no_grad():
         modelled = tensors(unpack(rounding.run(model_case, eps(precision), len(ka.name))))
-    if spec.batch_first:
-        modelled = (modelled[0].transpose(0, 1),) + tuple(modelled[1:])
-    model_errors = [max_abs_diff(m, t) * scale for m, t in zip(modelled, closed)]
+        spreads = rounding.spread(model_case, eps(precision))
+    model_errors = [max(max_abs_diff(m, t), SPREAD_MULTIPLE * rms.max().item()) * scale
+                    for m, t, rms in zip(modelled, closed, spreads)]
     tols = [tolerance_for(spec.dtype, None, e, 0.0, m, t)
             for e, m, t in zip(errors, model_errors, closed)]
 
