@@ -62,6 +62,16 @@ def draw_recipes(count: int, seed: int) -> list:
     return drawn
 
 
+def avoided_features(candidate) -> frozenset:
+    """What a suite run keeps out of this candidate's examples: unsupported and xfail."""
+    return frozenset(candidate.unsupported | set(getattr(candidate, "xfail", {})))
+
+
+def restricted(recipe, avoided: frozenset):
+    """`recipe` on cpu without the avoided features (None when nothing is left)."""
+    return restrict(recipe.replace(spec=recipe.spec.replace(device="cpu")), avoided, ("cpu",))
+
+
 def warm_up(candidate, seed: int) -> None:
     """One untimed check first: a library's first call imports and compiles (Keras imports
     matplotlib), and a time limit that fires inside an import leaves the module half made for
@@ -69,9 +79,7 @@ def warm_up(candidate, seed: int) -> None:
     limit, Limits.timeout = Limits.timeout, None
     try:
         for recipe in draw_recipes(5, seed):
-            recipe = restrict(recipe.replace(spec=recipe.spec.replace(device="cpu")),
-                              frozenset(candidate.unsupported | set(getattr(candidate, "xfail", {}))),
-                              ("cpu",))
+            recipe = restricted(recipe, avoided_features(candidate))
             if recipe is not None and recipe.batch != 0:
                 try:
                     check_forward(candidate, recipe)
@@ -84,7 +92,7 @@ def warm_up(candidate, seed: int) -> None:
 
 def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
     candidate = registry.load(name)
-    avoided = frozenset(candidate.unsupported | set(getattr(candidate, "xfail", {})))
+    avoided = avoided_features(candidate)
     checks = [("forward", check_forward)]
     if "backward" not in avoided:
         checks.append(("gradients", check_gradients))
@@ -99,8 +107,7 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
         for recipe in draw_recipes(200, batch_seed):
             if done >= examples or time.monotonic() - started >= seconds:
                 break
-            recipe = restrict(recipe.replace(spec=recipe.spec.replace(device="cpu")),
-                              avoided, ("cpu",))
+            recipe = restricted(recipe, avoided)
             if recipe is None or repr(recipe) in seen:
                 continue
             seen.add(repr(recipe))
