@@ -36,16 +36,17 @@ CHECKED = []  # (checked, exempt) per tensor seen
 
 
 def _assert_below(what: str, allowed: torch.Tensor, truth: torch.Tensor, recipe,
-                  dtype=None) -> None:
+                  dtype=None, unresolved: bool = False) -> None:
     """allowed < max |truth|, unless every value of the tensor is below one ulp of 1 in the
-    dtype: an LSTM's values are made of gate values of order 1, which an implementation that
-    rounds them (fused gate kernels do, see conformance/core/rounding.py) cannot resolve
-    below that."""
+    dtype (an LSTM's values are made of gate values of order 1, which an implementation that
+    rounds them, as fused gate kernels do, see conformance/core/rounding.py, cannot resolve
+    below that), or the tolerance is `unresolved` (a gradient whose gauges reach the cap:
+    gradients.gradient_tolerance)."""
     if truth.numel() == 0 or not bool(truth.ne(0).any()):
         return
     largest = truth.abs().max().item()
     dtype = getattr(getattr(recipe, "spec", None), "dtype", None) if dtype is None else dtype
-    if dtype is not None and largest < torch.finfo(dtype).eps:
+    if unresolved or (dtype is not None and largest < torch.finfo(dtype).eps):
         CHECKED.append(False)
         return
     CHECKED.append(True)
@@ -83,6 +84,10 @@ def test_hard_pins_are_checked_below_their_values():
 @given(cpu_recipes(), st.sampled_from([torch.float32, torch.float64, torch.float16,
                                        torch.bfloat16]))
 def test_gradient_allowance_is_below_the_gradients(recipe, dtype):
+    _gradient_bounds(recipe, dtype)
+
+
+def _gradient_bounds(recipe, dtype):
     recipe = recipe.replace(spec=recipe.spec.replace(dtype=dtype))
     weights = lambda shapes: G.output_weights(recipe, shapes)  # noqa: E731
     with torch.enable_grad():
@@ -96,7 +101,8 @@ def test_gradient_allowance_is_below_the_gradients(recipe, dtype):
     tols = G.gradient_tolerances(recipe, truth.grads, errors, sens, rounding)
     for label, tol in tols.items():
         true = truth.grads[label].to(torch.float64)
-        _assert_below(f"d/d {label}", tol.allowed(true), true, recipe)
+        _assert_below(f"d/d {label}", tol.allowed(true), true, recipe,
+                      unresolved=tol.unresolved)
 
 
 def test_few_tensors_are_exempt():
@@ -104,6 +110,23 @@ def test_few_tensors_are_exempt():
     CHECKED.clear()
     test_forward_allowance_is_below_the_values()
     assert len(CHECKED) >= 60 and CHECKED.count(False) <= len(CHECKED) / 20, CHECKED
+
+
+def test_few_gradients_are_unresolved():
+    """Past the dtype's resolution only in low precision (measured: float16 0 of 138 tensors,
+    bfloat16 24 of 138); never in float32 or float64, where the gradient check keeps its cap."""
+    for dtype, most in ((torch.float32, 0.0), (torch.float64, 0.0), (torch.float16, 0.1),
+                        (torch.bfloat16, 0.25)):
+        CHECKED.clear()
+
+        @settings(SETTINGS, max_examples=15)
+        @given(cpu_recipes())
+        def run(recipe):
+            _gradient_bounds(recipe, dtype)
+
+        run()
+        assert len(CHECKED) >= 60 and CHECKED.count(False) <= most * len(CHECKED), (
+            dtype, CHECKED.count(False), len(CHECKED))
 
 
 def test_known_answer_allowance_is_below_the_answers(monkeypatch):

@@ -48,6 +48,9 @@ class Tolerance:
     sensitivity: float = 0.0  # max |truth(perturbed by one ulp) - truth| over the tensor
     rounding_error: float = 0.0  # max |rounding model - truth| over the tensor
     cap: float = math.inf  # CAP_FRACTION * max |truth| over the tensor
+    # The gauges reach the cap: the tensor is past the dtype's resolution, so only errors
+    # beyond MULTIPLE times the gauges (larger than the values) can be told from rounding.
+    unresolved: bool = False
 
     @property
     def gauge(self) -> float:
@@ -89,10 +92,20 @@ def cap_of(truth: torch.Tensor | None, dtype) -> float:
 
 def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
                   sensitivity: float = 0.0, rounding_error: float = 0.0,
-                  truth: torch.Tensor | None = None) -> Tolerance:
+                  truth: torch.Tensor | None = None, uncap_unresolved: bool = False
+                  ) -> Tolerance:
     """The tolerance from the gauges, capped at CAP_FRACTION of max |truth| when `truth` (the
     whole tensor checked) is given, but never below MULTIPLE times nn.LSTM's own error (in
-    float16, values in the subnormal range are off by 100% in nn.LSTM itself). `depth` is
+    float16, values in the subnormal range are off by 100% in nn.LSTM itself).
+
+    uncap_unresolved: where MULTIPLE times the largest gauge reaches the cap, drop the cap
+    (and mark the tolerance `unresolved`): the gauges say a correct implementation cannot
+    resolve the tensor in this dtype. The gradient check needs it (see gradients.py); in the
+    forward check correct implementations stay below the cap even there. `depth` is
     accepted for old callers and unused."""
+    cap = max(cap_of(truth, dtype), MULTIPLE * reference_error)
+    unresolved = MULTIPLE * max(reference_error, sensitivity, rounding_error) >= cap
+    if uncap_unresolved and unresolved:
+        cap = math.inf
     return Tolerance(reference_error, VALUE_ULPS * eps(dtype), sensitivity, rounding_error,
-                     max(cap_of(truth, dtype), MULTIPLE * reference_error))
+                     cap, unresolved)

@@ -113,3 +113,13 @@ FEW_EQUAL_ERRORS = CaseRecipe(
 FEW_EQUAL_GRADIENT_ERRORS = CaseRecipe(
     LSTMSpec(1, 1, num_layers=2, bias=False, dtype=torch.float64), seq_len=1, batch=None,
     gate_scales=(1.0, 1.0, 0.25, 1.0), seed=297)
+
+# Found by a sweep (tests/false_alarms.py, fused-torch, gradients): bfloat16, three projected
+# layers, packed. d/d weight_hh_l2 (largest entry 0.0103) is a sum of terms far larger than
+# itself: fused-torch, whose backward runs in bfloat16, is 0.0077 off on that entry, where
+# the cap (half the largest entry) allowed 0.0051 and the rounding model's gauge reads 0.042.
+# The gradient check drops the cap where the gauges reach it (gradients.gradient_tolerance).
+BFLOAT16_UNRESOLVED_GRADIENT = CaseRecipe(
+    LSTMSpec(11, 9, num_layers=3, bias=False, proj_size=7, dtype=torch.bfloat16), seq_len=8,
+    batch=6, lengths=(1, 5, 5, 5, 5, 8), enforce_sorted=False, hx="zeros",
+    gate_scales=(1.0, 0.25, 0.25, 5.0), seed=2)
