@@ -5,8 +5,19 @@ process would otherwise wait idle for each in turn).
 A module opts in with EARLY_FIXTURE (the name of its fixture that needs the run),
 start_early(tmp_path_factory) and stop_early(); the fixture waits for the run. Nothing starts
 under --co, or in an xdist worker (there the fixture starts its own run when first used).
+The tests that wait for such a run go last (in their modules' order), so that the session
+runs everything else while the runs go on instead of waiting at the first of them.
 """
 _started = []  # the modules whose runs were started here
+
+
+def _waits_for_early_run(item) -> bool:
+    fixture = getattr(getattr(item, "module", None), "EARLY_FIXTURE", None)
+    return bool(fixture) and fixture in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=_waits_for_early_run)  # stable: the order is kept within each part
 
 
 def pytest_collection_finish(session):

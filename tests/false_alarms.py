@@ -8,7 +8,10 @@ restricted as a suite run restricts them (declared unsupported and xfail feature
 and runs the forward check and, where the candidate has a backward, the gradient check, in
 turn, until `--examples` per candidate or `--seconds` per candidate. Every example that fails
 is a false alarm of the tolerance (or a real divergence of the library: look at it), printed
-with its recipe. Writes a Markdown table (examples per dtype, failures, wall time) to --out.
+with its recipe. Writes a Markdown table (examples per dtype, failures, the closest call,
+wall time) to --out. The closest call is the largest fraction of its allowance that a passing
+check used on any element (1 would fail): how much room the tolerance leaves a correct
+library, which is what a tighter MULTIPLE (conformance/core/tolerance.py) would spend.
 
 This complements the nightly profile, whose 1000 examples per property test cost hours on the
 adapters that compile or export per example (torch.export, torch.compile): here only the two
@@ -29,7 +32,7 @@ from hypothesis import strategies as st
 
 from conformance.checks.forward import check_forward
 from conformance.checks.gradients import check_gradients
-from conformance.core import registry
+from conformance.core import compare, registry
 from conformance.core.failures import ConformanceFailure
 from conformance.core.invoke import Limits
 from conformance.model import strategies
@@ -90,6 +93,35 @@ def warm_up(candidate, seed: int) -> None:
         Limits.timeout = limit
 
 
+class ClosestCall:
+    """Watches every element-wise comparison of a check (compare.deviation) for the largest
+    |got - want| / allowed: `used` after the check, reset by `start`."""
+
+    def __init__(self):
+        self.used = 0.0
+        self._deviation = compare.deviation
+
+    def start(self) -> None:
+        self.used = 0.0
+
+    def __enter__(self):
+        def watched(name, got, want, allowed, *args, **kwargs):
+            got64 = got.detach().to("cpu", torch.float64)
+            want64 = want.detach().to("cpu", torch.float64)
+            allowed64 = torch.as_tensor(allowed, dtype=torch.float64).expand_as(want64)
+            ratio = (got64 - want64).abs() / allowed64
+            ratio = ratio[torch.isfinite(ratio)]
+            if ratio.numel():
+                self.used = max(self.used, ratio.max().item())
+            return self._deviation(name, got, want, allowed, *args, **kwargs)
+
+        compare.deviation = watched
+        return self
+
+    def __exit__(self, *exc):
+        compare.deviation = self._deviation
+
+
 def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
     candidate = registry.load(name)
     avoided = avoided_features(candidate)
@@ -99,6 +131,8 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
     warm_up(candidate, seed)
     counts: collections.Counter = collections.Counter()
     failures = []
+    closest: dict = {}  # (check, dtype) -> (fraction of the allowance used, recipe)
+    watch = ClosestCall()
     started = time.monotonic()
     done = 0
     seen: set[str] = set()  # Hypothesis starts every run with the same simple examples
@@ -115,8 +149,13 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
             if label == "gradients" and recipe.batch == 0:
                 label, check = checks[0]
             try:
-                check(candidate, recipe)
+                watch.start()
+                with watch:
+                    check(candidate, recipe)
                 outcome = "ok"
+                key = (label, DTYPE_NAMES[recipe.spec.dtype])
+                if watch.used > closest.get(key, (0.0, None))[0]:
+                    closest[key] = (watch.used, recipe)
             except ConformanceFailure as exc:
                 known = KNOWN_DIVERGENCES.get(name)
                 if known and known[1](recipe):
@@ -134,14 +173,15 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
             counts[(label, DTYPE_NAMES[recipe.spec.dtype], outcome)] += 1
             done += 1
         batch_seed += 1
-    return {"name": name, "counts": counts, "failures": failures,
+    return {"name": name, "counts": counts, "failures": failures, "closest": closest,
             "seconds": time.monotonic() - started, "examples": done}
 
 
 def table(results: list[dict]) -> str:
     dtypes = ["float64", "float32", "float16", "bfloat16"]
-    lines = ["| candidate | check | " + " | ".join(dtypes) + " | failures | wall |",
-             "|---|---|" + "---|" * len(dtypes) + "---|---|"]
+    lines = ["| candidate | check | " + " | ".join(dtypes) +
+             " | failures | closest call (of allowed, per dtype) | wall |",
+             "|---|---|" + "---|" * len(dtypes) + "---|---|---|"]
     for result in results:
         counts = result["counts"]
         for label in ("forward", "gradients"):
@@ -153,8 +193,11 @@ def table(results: list[dict]) -> str:
                       if lab == label and out in ("FAIL", "ERROR"))
             known = sum(n for (lab, _, out), n in counts.items() if lab == label and out == "known")
             note = f" (+{known} known divergence)" if known else ""
+            closest = " / ".join(
+                f"{result['closest'][(label, d)][0]:.2f}" if (label, d) in result["closest"]
+                else "-" for d in dtypes)
             lines.append(f"| {result['name']} | {label} | " + " | ".join(map(str, per)) +
-                         f" | {bad}{note} | {result['seconds']:.0f} s |")
+                         f" | {bad}{note} | {closest} | {result['seconds']:.0f} s |")
     return "\n".join(lines) + "\n"
 
 
@@ -175,6 +218,8 @@ def main(argv=None) -> int:
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s")
+        for (label, dtype), (used, recipe) in sorted(result["closest"].items()):
+            log(f"  closest call {label} {dtype}: {used:.3f} of allowed on {recipe!r}")
     text = table(results)
     print(text)
     if args.out:

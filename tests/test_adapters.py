@@ -31,13 +31,18 @@ SLICE = ("test_candidate_loads or test_unsupported_feature_is_rejected or test_p
          "test_unbatched")
 
 
-def suite(name, *args, examples=2, report=None, timeout=600):
+def suite_command(name, *args, examples=2, report=None):
+    """(argv, env) of a budgeted suite run on `name` (and any --conformance-impl in args)."""
     cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--conformance-impl", name,
            "-p", "no:cacheprovider", "-p", "conformance.scoreboard.budget",
            "--hypothesis-profile", "scoreboard", "--conformance-example-timeout", "600", "-q", "-rs", *args]
     if report:
         cmd += ["--conformance-report", str(report)]
-    env = dict(os.environ, LSTM_CONFORMANCE_MAX_EXAMPLES=str(examples))
+    return cmd, dict(os.environ, LSTM_CONFORMANCE_MAX_EXAMPLES=str(examples))
+
+
+def suite(name, *args, examples=2, report=None, timeout=600):
+    cmd, env = suite_command(name, *args, examples=examples, report=report)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=REPO)
     return proc.returncode, proc.stdout + proc.stderr
@@ -90,15 +95,43 @@ def _installed(name) -> bool:
 SLICED = ["onnxruntime-graph", "onnxruntime-export", "keras-lstm", "flax-lstm", "torchscript"]
 
 
-@pytest.fixture(scope="module")
-def sliced_run(tmp_path_factory):
-    """One pytest process for every installed adapter of SLICED (one interpreter start and
-    one import of each library), on SLICE plus test_empty_batch; its report, by candidate."""
+_running = {}  # "run": (process, its output file, report directory), once started
+EARLY_FIXTURE = "sliced_run"  # tests/conftest.py starts the run after collection
+
+
+def start_early(tmp_path_factory) -> None:
+    """Start the sliced run (once): one pytest process for every installed adapter of SLICED
+    (one interpreter start and one import of each library), on SLICE plus test_empty_batch."""
+    if "run" in _running:
+        return
     names = [n for n in SLICED if _installed(n)]
     report = tmp_path_factory.mktemp("adapters")
     args = [a for n in names[1:] for a in ("--conformance-impl", n)]
-    code, out = suite(names[0], *args, "-k", f"{SLICE} or test_empty_batch", report=report,
-                      examples=1, timeout=1800)
+    cmd, env = suite_command(names[0], *args, "-k", f"{SLICE} or test_empty_batch",
+                             report=report, examples=1)
+    log = open(report / "output.txt", "w")  # a file, not a pipe: the run never blocks on it
+    _running["run"] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                        env=env, cwd=REPO), log, report)
+
+
+def stop_early() -> None:
+    """Kill the sliced run if the session ends before a test waited for it."""
+    process, log, _ = _running.pop("run", (None, None, None))
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
+    if log is not None:
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def sliced_run(tmp_path_factory):
+    """The sliced run's report, by candidate, and its output."""
+    start_early(tmp_path_factory)
+    process, log, report = _running["run"]
+    process.wait(timeout=1800)
+    log.flush()
+    out = (report / "output.txt").read_text()
     data = json.loads((report / "conformance-report.json").read_text())
     return {c["name"]: c for c in data["candidates"]}, out
 

@@ -1,8 +1,8 @@
 """Self-test of the suite: the `ci` profile catches every bug of the catalog, and passes the
 correct implementations the bugs are derived from.
 
-Two subprocesses at once (each control with its bugs) run the whole conformance suite (every
-family) under the `ci` profile, each with a fresh example database, on every bug of
+Subprocesses at once (each control with its bugs, the bugs grouped by the family that catches
+them) run the whole conformance suite (every family) under the `ci` profile, each with a fresh example database, on every bug of
 `tests/catalog`, with `--impl-fail-fast` so that a bug stops costing time at its first failing
 test. Their merged report says, per candidate, which tests failed.
 
@@ -19,13 +19,13 @@ import pytest
 
 from tests.catalog import bugs, bugs_beyond, bugs_gradients
 from tests.catalog.runner import (CONTROLS, all_bugs, control_of, failed_tests, generic_id,
-                                  groups_by_control, start_suites, suite_files)
+                                  groups_by_first, start_suites)
 
-# The families that catch a group's bugs first, cheapest catch first. Forward bugs fail the
+# The families that catch a control's bugs first, cheapest catch first. Forward bugs fail the
 # all-axes test; gradient-only bugs (bugs_gradients.py, with the forward ones) fail the
 # gradient family, which therefore comes next. The bugs of bugs_beyond.py pass the gradient
-# family, the costliest to pass: dropout and invalid-input bugs fail their own family, which
-# come first, then mutation and determinism bugs (metamorphic), the gradients last.
+# family, the costliest to pass, and each names the family that catches it (`first`), which
+# its group runs first: dropout, invalid input, metamorphic (mutation, determinism).
 FIRST = {
     "catalog-base": ("test_all_axes.py", "test_gradients.py", "test_dropout.py",
                      "test_invalid_input.py", "test_metamorphic.py"),
@@ -44,14 +44,15 @@ def start_early(tmp_path_factory) -> None:
     that they run beside the rest of the session; the fixture below waits for them."""
     if "run" in _running:
         return
-    # Two processes at once, each control with the bugs derived from it.
-    # In process (--conformance-isolation none): no catalog bug crashes, hangs in C or
+    # One process per group at once: each control with the bugs derived from it that name no
+    # family, and the bugs that name one, per family (groups_by_first). In process (--conformance-isolation none): no catalog bug crashes, hangs in C or
     # exhausts memory (tests/test_isolation.py checks those), and a worker per candidate
     # would cost a fork and the first-call warm-up of torch eighty times over. Unshrunk:
     # caught or not is all that is asked (tests/catalog/unshrunk.py).
+    groups = groups_by_first(FIRST)
     _running["run"] = start_suites(
-        groups_by_control(), tmp_path_factory.mktemp("catalog"),
-        group_files=[suite_files(FIRST[name]) for name, _ in CONTROLS],
+        [refs for _, refs in groups], tmp_path_factory.mktemp("catalog"),
+        group_files=[files for files, _ in groups],
         extra=("--conformance-fail-fast", "--conformance-isolation", "none",
                "-p", "tests.catalog.unshrunk"))
 

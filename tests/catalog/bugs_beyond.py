@@ -139,7 +139,7 @@ def _dropout_output(output, p: float):
 # Dropout
 # ---------------------------------------------------------------------------------------
 
-@bug("dropout-in-eval-mode")
+@bug("dropout-in-eval-mode", first="test_dropout.py")
 class DropoutInEvalMode(ValidatingLSTM):
     """Dropout between layers whatever the mode (F.dropout(x, p) defaults to training=True).
 
@@ -150,7 +150,7 @@ class DropoutInEvalMode(ValidatingLSTM):
         return F.dropout(self.join_directions(outputs), self.spec.dropout)
 
 
-@bug("dropout-ignored-in-training")
+@bug("dropout-ignored-in-training", first="test_dropout.py")
 class DropoutIgnoredInTraining(ValidatingLSTM):
     """No dropout in either mode (F.dropout(x, p, training=False) hard-coded): training runs
     compute eval mode's result.
@@ -162,7 +162,7 @@ class DropoutIgnoredInTraining(ValidatingLSTM):
         return self.join_directions(outputs)
 
 
-@bug("dropout-on-last-layer-output")
+@bug("dropout-on-last-layer-output", first="test_dropout.py")
 class DropoutOnLastLayerOutput(ValidatingLSTM):
     """In training mode dropout is also applied to the last layer's output.
 
@@ -176,7 +176,7 @@ class DropoutOnLastLayerOutput(ValidatingLSTM):
         return output, state
 
 
-@bug("dropout-on-recurrent-state")
+@bug("dropout-on-recurrent-state", first="test_dropout.py")
 class DropoutOnRecurrentState(ValidatingLSTM):
     """In training mode dropout is applied to h before each recurrent step (every layer).
 
@@ -189,7 +189,7 @@ class DropoutOnRecurrentState(ValidatingLSTM):
         return super().step(x_t, h, c, w)
 
 
-@bug("dropout-on-input")
+@bug("dropout-on-input", first="test_dropout.py")
 class DropoutOnInput(ValidatingLSTM):
     """In training mode dropout is applied to the input of the first layer too.
 
@@ -202,7 +202,7 @@ class DropoutOnInput(ValidatingLSTM):
         return super().run_layers(x, lengths, h0, c0)
 
 
-@bug("dropout-not-rescaled")
+@bug("dropout-not-rescaled", first="test_dropout.py")
 class DropoutNotRescaled(ValidatingLSTM):
     """Dropout between layers zeroes elements but does not scale the kept ones by 1/(1-p).
 
@@ -217,7 +217,7 @@ class DropoutNotRescaled(ValidatingLSTM):
         return joined * keep
 
 
-@bug("dropout-keep-probability")
+@bug("dropout-keep-probability", first="test_dropout.py")
 class DropoutKeepProbability(ValidatingLSTM):
     """dropout read as the probability of keeping an element (F.dropout(x, 1 - p)).
 
@@ -232,7 +232,7 @@ class DropoutKeepProbability(ValidatingLSTM):
 # Invalid input accepted
 # ---------------------------------------------------------------------------------------
 
-@bug("hx-wider-sliced")
+@bug("hx-wider-sliced", first="test_invalid_input.py")
 class HxWiderSliced(ValidatingLSTM):
     """An hx wider than expected is silently cut to size (h0[..., :H_out], c0[..., :H]).
 
@@ -247,7 +247,7 @@ class HxWiderSliced(ValidatingLSTM):
         return h0[..., :self.spec.output_size], c0[..., :self.spec.hidden_size]
 
 
-@bug("hx-batch-broadcast")
+@bug("hx-batch-broadcast", first="test_invalid_input.py")
 class HxBatchBroadcast(ValidatingLSTM):
     """An hx for one sequence is broadcast over the whole batch instead of rejected.
 
@@ -265,7 +265,7 @@ class HxBatchBroadcast(ValidatingLSTM):
         return super().initial_state(hx, input, x)
 
 
-@bug("hx-extra-layers-ignored")
+@bug("hx-extra-layers-ignored", first="test_invalid_input.py")
 class HxExtraLayersIgnored(ValidatingLSTM):
     """hx with more layer*direction rows than D*num_layers is used, its extra rows ignored.
 
@@ -276,7 +276,7 @@ class HxExtraLayersIgnored(ValidatingLSTM):
         super().check_state_shape(index, state[:shape[0]], shape)
 
 
-@bug("hx-stacked-tensor-accepted")
+@bug("hx-stacked-tensor-accepted", first="test_invalid_input.py")
 class HxStackedTensorAccepted(ValidatingLSTM):
     """hx given as one tensor is unpacked along its first dimension (h0, c0 = hx).
 
@@ -289,7 +289,7 @@ class HxStackedTensorAccepted(ValidatingLSTM):
         super().check_hx(input, hx)
 
 
-@bug("input-features-truncated")
+@bug("input-features-truncated", first="test_invalid_input.py")
 class InputFeaturesTruncated(ValidatingLSTM):
     """Input with more features than input_size is truncated to its first input_size.
 
@@ -304,7 +304,7 @@ class InputFeaturesTruncated(ValidatingLSTM):
         return x[..., :self.spec.input_size], lengths
 
 
-@bug("empty-sequence-accepted")
+@bug("empty-sequence-accepted", first="test_invalid_input.py")
 class EmptySequenceAccepted(ValidatingLSTM):
     """A sequence of length 0 returns an empty output and the initial state.
 
@@ -325,7 +325,7 @@ class EmptySequenceAccepted(ValidatingLSTM):
         return super().forward(input, hx)
 
 
-@bug("remembers-rejected-hx")
+@bug("remembers-rejected-hx", first="test_invalid_input.py")
 class RemembersRejectedHx(ValidatingLSTM):
     """The last hx given is kept as the default initial state, and kept before it is checked:
     after a call with an invalid hx, calls without hx start from that hx (and fail).
@@ -345,7 +345,7 @@ class RemembersRejectedHx(ValidatingLSTM):
 # Mutation and determinism
 # ---------------------------------------------------------------------------------------
 
-@bug("input-transposed-in-place")
+@bug("input-transposed-in-place", first="test_metamorphic.py")
 class InputTransposedInPlace(ValidatingLSTM):
     """batch_first input is made time-major with input.transpose_(0, 1): the caller's tensor
     is left transposed.
@@ -359,7 +359,7 @@ class InputTransposedInPlace(ValidatingLSTM):
         return super().read_input(input)
 
 
-@bug("hx-overwritten-with-final-state")
+@bug("hx-overwritten-with-final-state", first="test_metamorphic.py")
 class HxOverwrittenWithFinalState(ValidatingLSTM):
     """The final state is written into the caller's h0 and c0 (hx used as output buffers).
 
@@ -374,7 +374,7 @@ class HxOverwrittenWithFinalState(ValidatingLSTM):
         return output, (h_n, c_n)
 
 
-@bug("biases-folded-in-place")
+@bug("biases-folded-in-place", first="test_metamorphic.py")
 class BiasesFoldedInPlace(ValidatingLSTM):
     """build folds b_hh into b_ih in place (bias_ih.add_(bias_hh)) and uses b_ih alone: the
     results are right, the caller's bias_ih is not.
@@ -391,7 +391,7 @@ class BiasesFoldedInPlace(ValidatingLSTM):
         return w.b_ih
 
 
-@bug("nondeterministic-last-bit")
+@bug("nondeterministic-last-bit", first="test_metamorphic.py")
 class NondeterministicLastBit(ValidatingLSTM):
     """A random half of the outputs is off by one unit in the last place (like a reduction
     whose order depends on thread timing): within tolerance, but not repeatable.

@@ -27,7 +27,7 @@ bug = bug_decorator(globals(), CATALOG, "bug-grad-", "build_grad_")
 # Detached or copied tensors: a path of the graph is cut
 # ---------------------------------------------------------------------------------------
 
-@bug("c-detached")
+@bug("c-detached", first="test_gradients.py")
 class CellStateDetached(BaseLSTM):
     """The cell state is detached between time steps (truncated BPTT on c): no gradient flows
     along c from one step to the previous one, nor into c0.
@@ -39,7 +39,7 @@ class CellStateDetached(BaseLSTM):
         return super().step(x_t, h, c.detach(), w)
 
 
-@bug("h0-detached")
+@bug("h0-detached", first="test_gradients.py")
 class InitialHiddenDetached(BaseLSTM):
     """h0 is detached when hx is read (e.g. `hx[0].data`): h0 gets no gradient.
 
@@ -51,7 +51,7 @@ class InitialHiddenDetached(BaseLSTM):
         return h0.detach(), c0
 
 
-@bug("params-copied")
+@bug("params-copied", first="test_gradients.py")
 class ParamsCopied(BaseLSTM):
     """The parameters are copied at build time into the module's own tensors (as
     `load_state_dict` would), so the given tensors never get a gradient.
@@ -63,7 +63,7 @@ class ParamsCopied(BaseLSTM):
         super().__init__(spec, {name: p.detach().clone() for name, p in params.items()})
 
 
-@bug("bias-folded")
+@bug("bias-folded", first="test_gradients.py")
 class BiasFoldedConstant(BaseLSTM):
     """b_ih + b_hh is folded into one constant outside the graph (computed once under
     no_grad): the biases get no gradient.
@@ -75,7 +75,7 @@ class BiasFoldedConstant(BaseLSTM):
         return (w.b_ih + w.b_hh).detach()
 
 
-@bug("layer-input-detached")
+@bug("layer-input-detached", first="test_gradients.py")
 class LayerInputDetached(BaseLSTM):
     """Each layer's input is detached from the layer below (layers "trained separately"): no
     gradient from the upper layers reaches the lower layers, their parameters or the input.
@@ -87,7 +87,7 @@ class LayerInputDetached(BaseLSTM):
         return super().next_layer_input(outputs, x).detach()
 
 
-@bug("projection-dropped")
+@bug("projection-dropped", first="test_gradients.py")
 class ProjectionGradientDropped(BaseLSTM):
     """The projection h W_hr^T passes no gradient back into the cell (its input is detached):
     W_hr still gets its gradient, but nothing before the projection does through h.
@@ -99,7 +99,7 @@ class ProjectionGradientDropped(BaseLSTM):
         return h if w.w_hr is None else h.detach() @ w.w_hr.T
 
 
-@bug("packed-data-detached")
+@bug("packed-data-detached", first="test_gradients.py")
 class PackedDataDetached(BaseLSTM):
     """A PackedSequence is padded from a copy of its data outside the graph (e.g. through
     NumPy): the packed input gets no gradient.
@@ -132,7 +132,7 @@ class _SigmoidTanhDerivative(torch.autograd.Function):
         return grad * (1 - y * y)
 
 
-@bug("sigmoid-derivative")
+@bug("sigmoid-derivative", first="test_gradients.py")
 class SigmoidDerivative(BaseLSTM):
     """A hand-written sigmoid whose backward uses tanh's derivative (1 - y^2, not y (1 - y))
     for the i, f and o gates.
@@ -162,7 +162,7 @@ class _SigmoidSavedLowPrecision(torch.autograd.Function):
         return grad * y * (1 - y)
 
 
-@bug("saved-activations-bf16")
+@bug("saved-activations-bf16", first="test_gradients.py")
 class SavedActivationsBfloat16(BaseLSTM):
     """Gate activations are saved for the backward pass in bfloat16 (activation compression):
     the forward is exact, every gradient is off by a few tenths of a percent.
@@ -191,7 +191,7 @@ class _CellOutputMissingTanhDerivative(torch.autograd.Function):
         return grad * tanh_c, grad * o
 
 
-@bug("cell-output-derivative")
+@bug("cell-output-derivative", first="test_gradients.py")
 class CellOutputDerivative(BaseLSTM):
     """A hand-written h = o * tanh(c) whose backward omits the tanh'(c) factor towards c.
 
@@ -216,7 +216,7 @@ class _CellUpdateForgetsF(torch.autograd.Function):
         return grad, grad * g, grad * c_prev, grad * i
 
 
-@bug("cell-update-derivative")
+@bug("cell-update-derivative", first="test_gradients.py")
 class CellUpdateDerivative(BaseLSTM):
     """A hand-written c = f * c_prev + i * g whose backward gives c_prev the gradient dc
     instead of dc * f (BPTT through the cell state without the forget gate).
@@ -241,7 +241,7 @@ class _ScaledGradient(torch.autograd.Function):
         return grad * ctx.factor, None
 
 
-@bug("w-hh-grad-scaled-1e-3")
+@bug("w-hh-grad-scaled-1e-3", first="test_gradients.py")
 class RecurrentWeightGradientScaled(BaseLSTM):
     """The gradient of W_hh is 0.1% too large (a hand-written backward whose accumulation of
     dW_hh over time steps is scaled by 1.001, e.g. a stale loss-scale factor): the forward is

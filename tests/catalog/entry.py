@@ -19,6 +19,10 @@ class Bug:
     attr: str  # its build function there: --impl <module>:<attr>
     needs: str  # minimal condition that exposes it
     doc: str  # what the bug is
+    # The suite module that catches it (a hint for the catalog self-test's order, which it
+    # runs first for this bug: with fail-fast, a bug costs the tests it passes before that
+    # one). Empty: its control's order.
+    first: str = ""
 
     @property
     def ref(self) -> str:
@@ -26,7 +30,7 @@ class Bug:
 
 
 def bug_decorator(namespace: dict, catalog: list[Bug], name_prefix: str, attr_prefix: str):
-    """The `@bug(slug, unsupported=())` class decorator of one catalog module.
+    """The `@bug(slug, unsupported=(), first="")` class decorator of one catalog module.
 
     It registers the decorated class as candidate `<name_prefix><slug>`, puts its build function
     `<attr_prefix><slug>` into `namespace` (the module's globals) and appends a `Bug` to
@@ -34,7 +38,7 @@ def bug_decorator(namespace: dict, catalog: list[Bug], name_prefix: str, attr_pr
     """
     module = namespace["__name__"]
 
-    def bug(slug: str, unsupported=()):
+    def bug(slug: str, unsupported=(), first: str = ""):
         def decorate(cls):
             doc = inspect.cleandoc(cls.__doc__ or "")
             what, sep, needs = doc.partition("\nNeeds:")
@@ -50,7 +54,8 @@ def bug_decorator(namespace: dict, catalog: list[Bug], name_prefix: str, attr_pr
             build.__module__ = module
             build.__doc__ = doc
             namespace[attr] = conformance.register(name, unsupported=unsupported)(build)
-            catalog.append(Bug(name, module, attr, " ".join(needs.split()), " ".join(what.split())))
+            catalog.append(Bug(name, module, attr, " ".join(needs.split()), " ".join(what.split()),
+                               first))
             return cls
 
         return decorate

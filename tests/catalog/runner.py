@@ -55,6 +55,30 @@ def groups_by_control() -> list[list[str]]:
     return list(groups.values())
 
 
+def groups_by_first(control_order: dict[str, tuple[str, ...]]
+                    ) -> list[tuple[list[str], list[str]]]:
+    """(suite files in order, --impl refs) per subprocess of the self-test: per control, one
+    group for the bugs that name no `first` module (with the control), in the control's
+    order (`control_order[name]`), and one per `first` module named, that module first, then
+    the control's order. A control runs every test, in the group of its unnamed bugs, or of
+    its first named module when every bug names one."""
+    refs = dict(CONTROLS)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, _ in CONTROLS:
+        bugs_of = [b for b in all_bugs() if control_of(b) == name]
+        keys = [b.first for b in bugs_of]
+        home = "" if "" in keys or not keys else keys[0]
+        groups[(name, home)] = [refs[name]]
+        for bug in bugs_of:
+            groups.setdefault((name, bug.first), []).append(bug.ref)
+    ordered = []
+    for (name, first), members in groups.items():
+        order = control_order[name]
+        head = (first,) if first else ()
+        ordered.append((suite_files(head + tuple(m for m in order if m != first)), members))
+    return ordered
+
+
 def suite_files(first: tuple[str, ...] = ()) -> list[str]:
     """The suite's test modules, those named in `first` first (pytest runs them in the order
     given), then the rest in pytest's own order."""
