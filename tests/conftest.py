@@ -8,7 +8,22 @@ under --co, or in an xdist worker (there the fixture starts its own run when fir
 The tests that wait for such a run go last (in their modules' order), so that the session
 runs everything else while the runs go on instead of waiting at the first of them.
 """
+import os
+
+# One thread per process: the session runs several suite subprocesses beside its own tests, and
+# on a machine of few cores threads of one process only take cores from the others (the suite
+# runs set torch's threads to 1 themselves; these variables also hold OpenBLAS, which the numpy
+# built-in uses, to one). Set where the user set nothing.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 _started = []  # the modules whose runs were started here
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)  # the session's own in-process checks (tolerance meta-tests)
 
 
 def _waits_for_early_run(item) -> bool:

@@ -36,8 +36,12 @@ from conformance.core.invoke import Invocation, checker, describe_value
 from conformance.core.tolerance import Tolerance
 from conformance.model.cases import Case, CaseRecipe
 
-SELF_MULTIPLE = 1.0  # of the forward tolerance, already 3x the largest gauge of one correct
-# run's error (tolerance.py): two runs of one candidate differ by about sqrt(2) times that
+# Of the forward tolerance (MULTIPLE = 2 times the largest gauge of one correct run's error,
+# tolerance.py): two runs of one candidate err independently where their layouts differ
+# (streamed in chunks, permuted, composed), so they can differ by up to the sum of two runs'
+# errors. 1.5 keeps the allowance these checks had, and were validated at, before MULTIPLE
+# went from 3 to 2 (3 gauges).
+SELF_MULTIPLE = 1.5
 
 
 # -- shared helpers (also used by the composition, invalid-input and dropout families) --

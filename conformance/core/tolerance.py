@@ -36,7 +36,10 @@ from dataclasses import dataclass
 
 import torch
 
-MULTIPLE = 3.0  # times the largest gauge
+# Times the largest gauge. Correct implementations (the built-ins, ONNX Runtime, Keras) reach
+# at most about half the largest gauge on random examples (README, "False alarms": the
+# sweep's closest calls): 2 leaves them 4x of room, and is what the detection power measures.
+MULTIPLE = 2.0
 VALUE_ULPS = 0.5  # of |truth| per element: the final rounding of a value to the dtype
 CAP_FRACTION = 0.5  # of the tensor's largest |truth|: the most any check allows
 
