@@ -248,8 +248,20 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
 # equal size cancel (pins.FEW_EQUAL_GRADIENT_ERRORS: a float64 gradient of 4 entries, where
 # fused-torch's errors add); the gauge is SPREAD_MULTIPLE times their root mean square per
 # entry, or the largest sample if larger. (The forward gauge propagates the variances instead,
-# rounding.spread; through autograd that would need a second backward model.)
+# rounding.spread; through autograd that would need a second backward model.) Three samples
+# estimate the root mean square well where a tensor has many entries (its largest is what
+# counts), not where it has a few: on pins.FEW_ENTRIES_FLOAT32_GRADIENT (hidden size 1, 4
+# entries) three samples read 4.4x below the root mean square of 24, and fused-torch's error is
+# a typical one. Tiny examples, where a model run costs about a millisecond, get more.
 GRADIENT_SAMPLES = 3
+SMALL_EXAMPLE_SAMPLES = 12
+SMALL_EXAMPLE = 8  # hidden_size * batch at most this: a weight gradient of 4 H^2 entries
+
+
+def gradient_samples(recipe: CaseRecipe) -> int:
+    """How many samples of the rounding model gauge the gradients of `recipe`."""
+    small = recipe.spec.hidden_size * max(1, recipe.batch or 1) <= SMALL_EXAMPLE
+    return SMALL_EXAMPLE_SAMPLES if small else GRADIENT_SAMPLES
 
 
 def run_model_gradients(recipe: CaseRecipe, weights, sample: int = 0) -> GradientRun:
@@ -306,7 +318,8 @@ def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
         moved = run_reference_gradients(perturbed_case(recipe), weights)  # one run, both gauges
         sensitivities = gradient_sensitivities(recipe, truth, weights, moved)
         model = run_model_gradients(recipe, weights)  # one run, both gauges
-        others = [run_model_gradients(recipe, weights, k) for k in range(1, GRADIENT_SAMPLES)]
+        others = [run_model_gradients(recipe, weights, k)
+                  for k in range(1, gradient_samples(recipe))]
         rounding_errors = gradient_rounding_errors(recipe, truth, model, *others)
     out, h_n, c_n = model.result
     problems = value_problems(recipe, _detached(result), reference.result, truth.result,
