@@ -9,7 +9,7 @@ from conformance.model import pins
 from conformance.checks import gradients as G
 from conformance.core.failures import ConformanceFailure
 from conformance.core.registry import load
-from conformance.core.tolerance import MULTIPLE, VALUE_ULPS, eps
+from conformance.core.tolerance import GRADIENT_MULTIPLE, VALUE_ULPS, eps
 from tests.catalog import bugs_gradients
 
 # The measurement: float32 gradients at N=32, T=100, H=128.
@@ -75,7 +75,7 @@ def test_allowed_formula():
     true = torch.tensor([0.0, -2.0, 1.0], dtype=torch.float64)
     tol = G.gradient_tolerance(torch.float32, None, 1e-5, true, sensitivity=2e-6,
                                rounding_error=3e-5)
-    expected = MULTIPLE * 3e-5 + VALUE_ULPS * eps(torch.float32) * true.abs()
+    expected = GRADIENT_MULTIPLE * 3e-5 + VALUE_ULPS * eps(torch.float32) * true.abs()
     assert torch.allclose(tol.allowed(true), expected)
 
 

@@ -11,7 +11,7 @@ while nn.LSTM's gets a nonzero one is a failure.
 
 Tolerance, per gradient tensor, with the model of `conformance.core.tolerance`:
 
-    allowed = MULTIPLE * max(reference error, rounding error, sensitivity)
+    allowed = GRADIENT_MULTIPLE * max(reference error, rounding error, sensitivity)
               + VALUE_ULPS * eps * |truth gradient element|,  at most half the tensor's
               largest |truth gradient| entry
 
@@ -50,7 +50,8 @@ from conformance.core.compare import (TENSOR_NAMES, structure_problems, tensors,
 from conformance.core.oracle import reference_module
 from conformance.core import rounding
 from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision, perturbation_seed, perturbed_case
-from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
+from conformance.core.tolerance import (GRADIENT_MULTIPLE, Tolerance, eps, max_abs_diff,
+                                        tolerance_for)
 
 WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum
 
@@ -66,12 +67,13 @@ def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: f
     callers and unused).
 
     A gradient in a low-precision dtype can be past the dtype's resolution: a sum over steps
-    and batch whose terms are much larger than the sum. Where MULTIPLE times the gauges reach
-    the cap, a correct candidate's error does too (pins.BFLOAT16_UNRESOLVED_GRADIENT: fused-torch
-    in bfloat16 is 75% off on the largest entry of a gradient, where the model's gauge is 4x
-    that entry), so the cap is dropped there and only the gauges bound the error."""
+    and batch whose terms are much larger than the sum. Where GRADIENT_MULTIPLE times the
+    gauges reach the cap, a correct candidate's error does too
+    (pins.BFLOAT16_UNRESOLVED_GRADIENT: fused-torch in bfloat16 is 75% off on the largest
+    entry of a gradient, where the model's gauge is 4x that entry), so the cap is dropped
+    there and only the gauges bound the error."""
     return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error, truth,
-                         uncap_unresolved=True)
+                         uncap_unresolved=True, multiple=GRADIENT_MULTIPLE)
 
 
 # -- leaves and backward -------------------------------------------------------------------
