@@ -250,11 +250,9 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
 # equal size cancel (pins.FEW_EQUAL_GRADIENT_ERRORS: a float64 gradient of 4 entries, where
 # fused-torch's errors add); the gauge is SPREAD_MULTIPLE times their root mean square per
 # entry, or the largest sample if larger. (The forward gauge propagates the variances instead,
-# rounding.spread; through autograd that would need a second backward model.) Three samples
-# estimate the root mean square well where a tensor has many entries (its largest is what
-# counts), not where it has a few: on pins.FEW_ENTRIES_FLOAT32_GRADIENT (hidden size 1, 4
-# entries) three samples read 4.4x below the root mean square of 24, and fused-torch's error is
-# a typical one. Tiny examples, where a model run costs about a millisecond, get more.
+# rounding.spread; through autograd that would need a second backward model.) On tiny
+# examples, where a model run costs about a millisecond, three samples read 4.4x below 24's
+# root mean square (pins.FEW_ENTRIES_FLOAT32_GRADIENT, 4 entries): they get more.
 GRADIENT_SAMPLES = 3
 SMALL_EXAMPLE_SAMPLES = 12
 SMALL_EXAMPLE = 8  # hidden_size * batch at most this: a weight gradient of 4 H^2 entries
