@@ -1,0 +1,32 @@
+"""The false-alarm sweep's own helpers (tests/false_alarms.py): the closest call it reports is
+the fraction of the allowance a passing check used, and the table shows it per dtype."""
+from __future__ import annotations
+
+import torch
+
+from conformance.checks.forward import check_forward
+from conformance.core import compare
+from conformance.model import pins
+from tests import false_alarms
+
+
+def test_closest_call_is_the_fraction_of_the_allowance_used():
+    watch = false_alarms.ClosestCall()
+    original = compare.deviation
+    with watch:
+        check_forward.in_process("numpy", pins.ILL_CONDITIONED_FLOAT32)
+    assert compare.deviation is original  # restored
+    assert 0.0 < watch.used < 1.0, watch.used
+    watch.start()
+    assert watch.used == 0.0
+
+
+def test_sweep_counts_examples_and_tables_the_closest_call():
+    torch.set_num_threads(1)
+    result = false_alarms.sweep("numpy", examples=4, seconds=60, seed=7, log=lambda s: None)
+    assert result["examples"] == 4 and not result["failures"]
+    assert sum(result["counts"].values()) == 4
+    assert result["closest"] and all(0.0 <= used < 1.0 for used, _ in result["closest"].values())
+    table = false_alarms.table([result])
+    assert "closest call" in table.splitlines()[0]
+    assert "| numpy | forward |" in table
