@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import background
+
 from conformance.core.registry import (Candidate, UnavailableCandidate, default_exclusions,
                                   discover, resolve)
 
@@ -95,7 +97,7 @@ def _installed(name) -> bool:
 SLICED = ["onnxruntime-graph", "onnxruntime-export", "keras-lstm", "flax-lstm", "torchscript"]
 
 
-_running = {}  # "run": (process, its output file, report directory), once started
+_running = {}  # "run": (process, report directory), once started
 EARLY_FIXTURE = "sliced_run"  # tests/conftest.py starts the run after collection
 
 
@@ -109,28 +111,21 @@ def start_early(tmp_path_factory) -> None:
     args = [a for n in names[1:] for a in ("--conformance-impl", n)]
     cmd, env = suite_command(names[0], *args, "-k", f"{SLICE} or test_empty_batch",
                              report=report, examples=1)
-    log = open(report / "output.txt", "w")  # a file, not a pipe: the run never blocks on it
-    _running["run"] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                        env=env, cwd=REPO), log, report)
+    _running["run"] = (background.start(cmd, REPO, env, report / "output.txt"), report)
 
 
 def stop_early() -> None:
     """Kill the sliced run if the session ends before a test waited for it."""
-    process, log, _ = _running.pop("run", (None, None, None))
-    if process is not None and process.poll() is None:
-        process.kill()
-        process.wait()
-    if log is not None:
-        log.close()
+    if "run" in _running:
+        background.kill(_running["run"][0])
 
 
 @pytest.fixture(scope="module")
 def sliced_run(tmp_path_factory):
     """The sliced run's report, by candidate, and its output."""
     start_early(tmp_path_factory)
-    process, log, report = _running["run"]
+    process, report = _running["run"]
     process.wait(timeout=1800)
-    log.flush()
     out = (report / "output.txt").read_text()
     data = json.loads((report / "conformance-report.json").read_text())
     return {c["name"]: c for c in data["candidates"]}, out

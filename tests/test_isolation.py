@@ -11,11 +11,12 @@ candidate's crash cannot reach another's verdict.
 """
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests import background
 
 REPO = Path(__file__).resolve().parent.parent
 BAD = "tests.crash_candidates"
@@ -79,17 +80,14 @@ def start_early(tmp_path_factory) -> None:
                 "PYTEST_CURRENT_TEST"):  # the outer pytest run's, not this run's
         env.pop(var, None)
     output = work / "output.txt"
-    with open(output, "w") as log:  # a file, not a pipe: the run never blocks on a full one
-        process = subprocess.Popen(cmd, cwd=work, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, text=True)
-    _running["run"] = (process, output, report / "conformance-report.json")
+    _running["run"] = (background.start(cmd, work, env, output), output,
+                       report / "conformance-report.json")
 
 
 def stop_early() -> None:
     """Kill the run if the session ends before a test waited for it."""
-    if "run" in _running and _running["run"][0].poll() is None:
-        _running["run"][0].kill()
-        _running["run"][0].wait()
+    if "run" in _running:
+        background.kill(_running["run"][0])
 
 
 @pytest.fixture(scope="module")

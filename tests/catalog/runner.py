@@ -46,15 +46,6 @@ def control_of(bug) -> str:
     raise KeyError(bug.name)
 
 
-def groups_by_control() -> list[list[str]]:
-    """--impl refs per control: the control first, then every bug derived from it."""
-    refs = dict(CONTROLS)
-    groups = {name: [refs[name]] for name, _ in CONTROLS}
-    for bug in all_bugs():
-        groups[control_of(bug)].append(bug.ref)
-    return list(groups.values())
-
-
 def groups_by_first(control_order: dict[str, tuple[str, ...]]
                     ) -> list[tuple[list[str], list[str]]]:
     """(suite files in order, --impl refs) per subprocess of the self-test: per control, one
