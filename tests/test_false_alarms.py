@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from conformance.checks.forward import check_forward
-from conformance.core import compare
+from conformance.core import compare, sandbox
 from conformance.model import pins
 from tests import false_alarms
 
@@ -21,7 +21,9 @@ def test_closest_call_is_the_fraction_of_the_allowance_used():
     assert watch.used == 0.0
 
 
-def test_sweep_counts_examples_and_tables_the_closest_call():
+def test_sweep_counts_examples_and_tables_the_closest_call(monkeypatch):
+    # In process, as `python -m tests.false_alarms` runs (an earlier test may leave isolation on)
+    monkeypatch.setattr(sandbox.Settings, "isolation", False)
     torch.set_num_threads(1)
     result = false_alarms.sweep("numpy", examples=4, seconds=60, seed=7, log=lambda s: None)
     assert result["examples"] == 4 and not result["failures"]
