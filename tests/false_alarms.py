@@ -11,7 +11,8 @@ is a false alarm of the tolerance (or a real divergence of the library: look at 
 with its recipe. Writes a Markdown table (examples per dtype, failures, the closest call,
 wall time) to --out. The closest call is the largest fraction of its allowance that a passing
 check used on any element (1 would fail): how much room the tolerance leaves a correct
-library, which is what a tighter MULTIPLE (conformance/core/tolerance.py) would spend.
+library, which is what a tighter MULTIPLE (conformance/core/tolerance.py) would spend; the
+root-mean-square closest call is the same for the whole-tensor test (RMS_MULTIPLE).
 
 This complements the nightly profile, whose 1000 examples per property test cost hours on the
 adapters that compile or export per example (torch.export, torch.compile): here only the two
@@ -94,15 +95,18 @@ def warm_up(candidate, seed: int) -> None:
 
 
 class ClosestCall:
-    """Watches every element-wise comparison of a check (compare.deviation) for the largest
-    |got - want| / allowed: `used` after the check, reset by `start`."""
+    """Watches every comparison of a check for the largest fraction of its allowance used:
+    element-wise (compare.deviation), |got - want| / allowed, in `used`; whole-tensor
+    (compare.rms_deviation), the root-mean-square error over the allowed, in `used_rms`.
+    Both after the check, reset by `start`."""
 
     def __init__(self):
-        self.used = 0.0
+        self.used = self.used_rms = 0.0
         self._deviation = compare.deviation
+        self._rms_deviation = compare.rms_deviation
 
     def start(self) -> None:
-        self.used = 0.0
+        self.used = self.used_rms = 0.0
 
     def __enter__(self):
         def watched(name, got, want, allowed, *args, **kwargs):
@@ -115,11 +119,18 @@ class ClosestCall:
                 self.used = max(self.used, ratio.max().item())
             return self._deviation(name, got, want, allowed, *args, **kwargs)
 
-        compare.deviation = watched
+        def watched_rms(name, got, want, allowed, rms_allowed, *args, **kwargs):
+            error = got.detach().to("cpu", torch.float64) - want.detach().to("cpu", torch.float64)
+            if error.numel():
+                self.used_rms = max(self.used_rms, error.square().mean().sqrt().item()
+                                    / rms_allowed)
+            return self._rms_deviation(name, got, want, allowed, rms_allowed, *args, **kwargs)
+
+        compare.deviation, compare.rms_deviation = watched, watched_rms
         return self
 
     def __exit__(self, *exc):
-        compare.deviation = self._deviation
+        compare.deviation, compare.rms_deviation = self._deviation, self._rms_deviation
 
 
 def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
@@ -156,6 +167,8 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
                 key = (label, DTYPE_NAMES[recipe.spec.dtype])
                 if watch.used > closest.get(key, (0.0, None))[0]:
                     closest[key] = (watch.used, recipe)
+                if watch.used_rms > closest.get(key + ("rms",), (0.0, None))[0]:
+                    closest[key + ("rms",)] = (watch.used_rms, recipe)
             except ConformanceFailure as exc:
                 known = KNOWN_DIVERGENCES.get(name)
                 if known and known[1](recipe):
@@ -180,8 +193,9 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
 def table(results: list[dict]) -> str:
     dtypes = ["float64", "float32", "float16", "bfloat16"]
     lines = ["| candidate | check | " + " | ".join(dtypes) +
-             " | failures | closest call (of allowed, per dtype) | wall |",
-             "|---|---|" + "---|" * len(dtypes) + "---|---|---|"]
+             " | failures | closest call (of allowed, per dtype) "
+             "| closest call, root mean square | wall |",
+             "|---|---|" + "---|" * len(dtypes) + "---|---|---|---|"]
     for result in results:
         counts = result["counts"]
         for label in ("forward", "gradients"):
@@ -193,11 +207,12 @@ def table(results: list[dict]) -> str:
                       if lab == label and out in ("FAIL", "ERROR"))
             known = sum(n for (lab, _, out), n in counts.items() if lab == label and out == "known")
             note = f" (+{known} known divergence)" if known else ""
-            closest = " / ".join(
-                f"{result['closest'][(label, d)][0]:.2f}" if (label, d) in result["closest"]
-                else "-" for d in dtypes)
+            closest, closest_rms = (" / ".join(
+                f"{result['closest'][key][0]:.2f}" if key in result["closest"] else "-"
+                for key in ((label, d) + rms for d in dtypes)) for rms in ((), ("rms",)))
             lines.append(f"| {result['name']} | {label} | " + " | ".join(map(str, per)) +
-                         f" | {bad}{note} | {closest} | {result['seconds']:.0f} s |")
+                         f" | {bad}{note} | {closest} | {closest_rms} "
+                         f"| {result['seconds']:.0f} s |")
     return "\n".join(lines) + "\n"
 
 
@@ -218,8 +233,10 @@ def main(argv=None) -> int:
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s")
-        for (label, dtype), (used, recipe) in sorted(result["closest"].items()):
-            log(f"  closest call {label} {dtype}: {used:.3f} of allowed on {recipe!r}")
+        for key, (used, recipe) in sorted(result["closest"].items()):
+            label, dtype, *rms = key
+            what = "of the root-mean-square allowed" if rms else "of allowed"
+            log(f"  closest call {label} {dtype}: {used:.3f} {what} on {recipe!r}")
     text = table(results)
     print(text)
     if args.out:

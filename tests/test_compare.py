@@ -15,8 +15,9 @@ from conformance.core.compare import (ResultShapeError, structure_problems, unpa
                                  value_problem)
 from conformance.core.oracle import run_reference, run_truth
 from conformance.core.registry import Candidate
-from conformance.core.tolerance import (MULTIPLE, VALUE_ULPS, eps, recurrence_depth,
-                                   tolerance_for)
+from conformance.core import compare
+from conformance.core.tolerance import (MULTIPLE, RMS_MULTIPLE, VALUE_ULPS, eps,
+                                        recurrence_depth, tolerance_for)
 
 RECIPE = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),
                     seq_len=5, batch=3, hx="random", seed=7)
@@ -153,6 +154,54 @@ def test_allowed_is_the_largest_gauge_times_the_multiple():
             pytest.approx(MULTIPLE * 1e-6, rel=1e-12)
     assert tolerance_for(torch.float32, 1).allowed(torch.zeros(1)).item() == 0.0
     assert tolerance_for(torch.float32, 1000).floor == tolerance_for(torch.float32, 1).floor
+
+
+def test_rms_allowed_is_the_rms_gauge_times_its_multiple_and_never_the_values():
+    truth = torch.linspace(-1, 1, 100, dtype=torch.float64)
+    values = truth.square().mean().sqrt().item()
+    tol = tolerance_for(torch.float32, None, 1e-6, 0, 1e-6, truth, rms_gauge=5e-7)
+    expected = (RMS_MULTIPLE * (1 + 2 / 10) * 5e-7
+                + VALUE_ULPS * eps(torch.float32) * values)  # 100 elements: 1 + 2 / sqrt(100)
+    assert tol.rms_allowed(truth) == pytest.approx(expected, rel=1e-12)
+    inf = float("inf")
+    # no root-mean-square gauge (the gradient check, dropout's first layer): no such test
+    assert tolerance_for(torch.float32, None, 1e-6, 0, 1e-6, truth).rms_allowed(truth) == inf
+    # unresolved: the element-wise gauges reach the cap
+    unresolved = tolerance_for(torch.float32, None, 0.3, 0, 0, truth, rms_gauge=1e-7)
+    assert unresolved.unresolved and unresolved.rms_allowed(truth) == inf
+    # an allowance half the values' own root mean square would check nothing
+    assert tolerance_for(torch.float32, None, 1e-6, 0, 0, truth,
+                         rms_gauge=values / 2).rms_allowed(truth) == inf
+
+
+def test_rms_boundary_is_exact_and_named_in_the_message():
+    """The same error on every element, each within its own allowance: the tensor passes just
+    below the root-mean-square allowance and fails just above, with a message that says so."""
+    truth = torch.linspace(-1, 1, 100, dtype=torch.float64)
+    tol = tolerance_for(torch.float32, None, 1e-6, 0, 1e-6, truth, rms_gauge=5e-7)
+    limit = tol.rms_allowed(truth)
+    assert limit < tol.allowed(truth).min().item()
+    assert value_problem("output", truth + 0.999 * limit, truth, truth, tol) is None
+    found = value_problem("output", truth - 1.001 * limit, truth, truth, tol)
+    assert found is not None and found.bad == 0 and found.total == 100
+    assert found.rms_error == pytest.approx(1.001 * limit, rel=1e-9)
+    assert "output differs from nn.LSTM throughout: root-mean-square error" in found.render()
+    assert "every element within its own allowance" in found.render()
+
+
+WHOLE_TENSOR_RECIPE = CaseRecipe(LSTMSpec(5, 8, dtype=torch.float32), seq_len=12, batch=3,
+                                 hx="random", seed=11)
+
+
+def test_whole_tensor_test_catches_a_bias_error_that_every_element_allows(monkeypatch):
+    """A forget-gate bias off by 2e-6 (16 ulps of 1) in float32 moves every output a little:
+    within each element's allowance, but 1.3x the root-mean-square allowance."""
+    from tests.power import ForgetBiasShifted, candidate
+    shifted = candidate(ForgetBiasShifted, 2e-6)
+    with pytest.raises(ConformanceFailure, match="output differs from nn.LSTM throughout"):
+        check_forward.in_process(shifted, WHOLE_TENSOR_RECIPE)
+    monkeypatch.setattr(compare, "rms_deviation", lambda *args, **kwargs: None)
+    check_forward.in_process(shifted, WHOLE_TENSOR_RECIPE)  # element-wise alone: passes
 
 
 def test_recurrence_depth_counts_steps_times_layers():

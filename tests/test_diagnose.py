@@ -294,3 +294,15 @@ def test_failures_of_several_checks_with_measured_needs_are_one_family():
         "forward: fails only with bidirectional (2 failing tests; each failing example still "
         "fails with every other feature turned off")
     assert "; invalid: no example passed (1 failing test)" in verdicts.summary("c")
+
+
+def test_a_divergence_only_the_whole_tensor_shows_is_localized():
+    """Every element within its own allowance, the root mean square not (a float32 forget
+    bias 2e-6 off): the diagnosis still says where, and that it is the whole tensor."""
+    from tests.power import ForgetBiasShifted, candidate
+    from tests.test_compare import WHOLE_TENSOR_RECIPE
+    d = diagnose(candidate(ForgetBiasShifted, 2e-6), WHOLE_TENSOR_RECIPE, budget=60)
+    assert d.outcome == "diverges", (d.outcome, d.detail)
+    assert d.divergence.tensor == "output" and d.divergence.rms is not None
+    assert d.divergence.rms[0] > d.divergence.rms[1]
+    assert "root-mean-square error over the whole output" in d.divergence.text()

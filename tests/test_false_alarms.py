@@ -12,13 +12,14 @@ from tests import false_alarms
 
 def test_closest_call_is_the_fraction_of_the_allowance_used():
     watch = false_alarms.ClosestCall()
-    original = compare.deviation
+    original = compare.deviation, compare.rms_deviation
     with watch:
         check_forward.in_process("numpy", pins.ILL_CONDITIONED_FLOAT32)
-    assert compare.deviation is original  # restored
+    assert (compare.deviation, compare.rms_deviation) == original  # restored
     assert 0.0 < watch.used < 1.0, watch.used
+    assert 0.0 < watch.used_rms < 1.0, watch.used_rms
     watch.start()
-    assert watch.used == 0.0
+    assert watch.used == watch.used_rms == 0.0
 
 
 def test_sweep_counts_examples_and_tables_the_closest_call(monkeypatch):

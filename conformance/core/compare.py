@@ -79,13 +79,42 @@ def tensors(result: tuple) -> tuple:
 
 def value_problem(name: str, got: torch.Tensor, want: torch.Tensor, truth: torch.Tensor,
                   tol: Tolerance) -> Problem | None:
-    """A Problem if `got` is farther from `truth` than allowed anywhere, else None.
+    """A Problem if `got` is farther from `truth` than allowed anywhere, or farther in root
+    mean square over the whole tensor (Tolerance.rms_allowed), else None.
 
-    Names the first offending index (in row-major order), the worst error, and how many
-    elements are out of tolerance. NaN or inf where the truth is finite always counts.
+    Names the first offending index (in row-major order; for the root mean square, the element
+    that uses most of its own allowance), the worst error, and how many elements are out of
+    tolerance. NaN or inf where the truth is finite always counts.
     """
     truth64 = truth.to(torch.float64)
-    return deviation(name, got, truth64, tol.allowed(truth64), reference=want)
+    allowed = tol.allowed(truth64)
+    found = deviation(name, got, truth64, allowed, reference=want)
+    rms_allowed = tol.rms_allowed(truth64)
+    if found is not None or rms_allowed == float("inf"):
+        return found
+    return rms_deviation(name, got, truth64, allowed, rms_allowed, reference=want)
+
+
+def rms_deviation(name: str, got: torch.Tensor, want: torch.Tensor, allowed: torch.Tensor,
+                  rms_allowed: float, reference: torch.Tensor) -> Problem | None:
+    """The whole-tensor comparison: root mean square of |got - want| <= rms_allowed, else a
+    Problem at the element that uses most of its own `allowed` (every element is within it
+    when this is called)."""
+    got64 = got.detach().to("cpu", torch.float64)
+    want64 = want.detach().to("cpu", torch.float64)
+    error = (got64 - want64).abs()
+    rms_error = error.square().mean().sqrt().item()
+    if rms_error <= rms_allowed:
+        return None
+    used = torch.where(error > 0, error / allowed, torch.zeros_like(error))
+    worst = tuple(int(i) for i in torch.nonzero(used == used.max())[0])
+    ref64 = reference.detach().to("cpu", torch.float64)
+    return Problem(
+        tensor=name, index=worst, got=got64[worst].item(), reference=ref64[worst].item(),
+        truth=want64[worst].item(), error=error[worst].item(), allowed=allowed[worst].item(),
+        bad=0, total=error.numel(), max_abs=error.max().item(),
+        max_rel=(error / want64.abs().clamp_min(1e-30)).max().item(),
+        rms_error=rms_error, rms_allowed=rms_allowed)
 
 
 def out_of_tolerance(got: torch.Tensor, want: torch.Tensor, allowed,

@@ -36,6 +36,10 @@ class Problem:
     max_abs: float | None = None
     max_rel: float | None = None
     against: str = "nn.LSTM"  # what the tensor was compared with
+    # Set where every element is within its allowance but the tensor as a whole is not: its
+    # root-mean-square error, and the allowed (tolerance.py, Tolerance.rms_allowed).
+    rms_error: float | None = None
+    rms_allowed: float | None = None
     context: str = ""  # which call or mode of the check, printed first
     note: str = ""  # why it matters, printed last
 
@@ -46,6 +50,14 @@ class Problem:
     def render(self) -> str:
         if self.text or self.tensor is None:
             body = self.text
+        elif self.rms_error is not None:
+            body = (f"{self.tensor} differs from {self.against} throughout: root-mean-square "
+                    f"error {self.rms_error:.3g} over its {self.total} elements > allowed "
+                    f"{self.rms_allowed:.3g}, every element within its own allowance (closest "
+                    f"at index {self.index}: got {self.got:.7g}, {self.against} "
+                    f"{self.reference:.7g} (float64: {self.truth:.7g}), error "
+                    f"{self.error:.3g} of allowed {self.allowed:.3g}); max abs error "
+                    f"{self.max_abs:.3g}, max rel error {self.max_rel:.3g}")
         else:
             body = (f"{self.tensor} differs from {self.against} at index {self.index}: got "
                     f"{self.got:.7g}, {self.against} {self.reference:.7g} (float64: "

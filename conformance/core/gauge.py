@@ -21,6 +21,7 @@ the same tolerance.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -31,7 +32,7 @@ from conformance.model.cases import Case, CaseRecipe
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core import rounding
-from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
+from conformance.core.tolerance import Tolerance, eps, max_abs_diff, rms_diff, tolerance_for
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
 
@@ -80,24 +81,32 @@ def perturbed_case(recipe: CaseRecipe) -> Case:
                      perturbation_seed(recipe))
 
 
+def _errors(got: tuple, truth: tuple, scale: float, with_rms: bool) -> list:
+    """Per tensor: max |got - truth| * scale, or (that, its root mean square * scale)."""
+    if with_rms:
+        return [(max_abs_diff(g, t) * scale, rms_diff(g, t) * scale) for g, t in zip(got, truth)]
+    return [max_abs_diff(g, t) * scale for g, t in zip(got, truth)]
+
+
 def sensitivity(recipe: CaseRecipe, truth: tuple, results: Results = nn_lstm_results,
-                moved: tuple | None = None) -> list[float]:
+                moved: tuple | None = None, with_rms: bool = False) -> list:
     """Per result tensor: max |results(perturbed_case) - truth|, scaled to the dtype
-    (`moved`: those results, if already computed)."""
+    (`moved`: those results, if already computed); with_rms: (max, root mean square)."""
     _, scale = gauge_precision(recipe.spec.dtype)
     if moved is None:
         moved = results(perturbed_case(recipe))
-    return [max_abs_diff(m, t) * scale for m, t in zip(moved, truth)]
+    return _errors(moved, truth, scale, with_rms)
 
 
 def reference_errors(recipe: CaseRecipe, truth: tuple, results: Results = nn_lstm_results,
-                     expected: tuple | None = None) -> list[float]:
+                     expected: tuple | None = None, with_rms: bool = False) -> list:
     """Per result tensor: max |results in the dtype - truth| (`expected`: those results, if
-    already computed), for float64 measured in float32 and scaled."""
+    already computed), for float64 measured in float32 and scaled; with_rms: (max, root mean
+    square)."""
     precision, scale = gauge_precision(recipe.spec.dtype)
     if expected is None or precision != recipe.spec.dtype:
         expected = results(recipe.build(dtype=precision))
-    return [max_abs_diff(e, t) * scale for e, t in zip(expected, truth)]
+    return _errors(expected, truth, scale, with_rms)
 
 
 def rounding_reference(recipe: CaseRecipe, training: bool = False):
@@ -128,20 +137,21 @@ def model_spread(recipe: CaseRecipe, training: bool = False) -> Results:
 
 
 def rounding_errors(recipe: CaseRecipe, truth: tuple, rounded: Results,
-                    spread: Results | None = None) -> list[float]:
+                    spread: Results | None = None, with_rms: bool = False) -> list:
     """Per result tensor: max |rounded(float64 build) - truth|, and at least SPREAD_MULTIPLE
-    times the largest `spread` of the same build if given; scaled to the dtype."""
+    times the largest `spread` of the same build if given; scaled to the dtype. with_rms:
+    (that, the root mean square of rounded - truth, and at least that of `spread`)."""
     _, scale = gauge_precision(recipe.spec.dtype)
     case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.no_grad():
         got = rounded(case)
         spreads = spread(case) if spread is not None else [None] * len(truth)
     errors = []
-    for g, t, rms in zip(got, truth, spreads):
-        error = max_abs_diff(g, t)
+    for (error, rms_error), t, rms in zip(_errors(got, truth, 1.0, True), truth, spreads):
         if rms is not None and rms.numel():
             error = max(error, SPREAD_MULTIPLE * rms.max().item())
-        errors.append(error * scale)
+            rms_error = max(rms_error, rms.square().mean().sqrt().item())
+        errors.append((error * scale, rms_error * scale) if with_rms else error * scale)
     return errors
 
 
@@ -161,6 +171,10 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     moved, on `perturbed_case(recipe)`. spread: the model's root-mean-square error as a
     Results function (default: `model_spread(recipe)` where `rounded` defaults to the model).
     num_layers: unused (kept for old callers).
+
+    With the spread, each tolerance also gets a root-mean-square gauge (Tolerance.rms_allowed):
+    the largest of the four gauges' root-mean-square errors over the tensor, the model's
+    spread read as its root mean square over the elements.
     """
     if truth is None:
         truth = results(recipe.build(dtype=torch.float64, device="cpu"))
@@ -168,9 +182,17 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
         rounded = model_results(recipe) if results is nn_lstm_results else None
         if spread is DEFAULT and rounded is not None:
             spread = model_spread(recipe)
-    model = ([0.0] * len(truth) if rounded is None
-             else rounding_errors(recipe, truth, rounded,
-                                  None if spread is DEFAULT else spread))
-    return [tolerance_for(recipe.spec.dtype, None, r, s, m, t)
-            for r, s, m, t in zip(reference_errors(recipe, truth, results, expected),
-                                  sensitivity(recipe, truth, results, moved), model, truth)]
+    spread = None if spread is DEFAULT else spread
+    model = ([(0.0, 0.0)] * len(truth) if rounded is None
+             else rounding_errors(recipe, truth, rounded, spread, with_rms=True))
+    references = reference_errors(recipe, truth, results, expected, with_rms=True)
+    moved = sensitivity(recipe, truth, results, moved, with_rms=True)
+    # In float64 the truth is nn.LSTM in float64, itself rounded: a candidate's difference from
+    # it holds two implementations' rounding, whose root mean squares add as variances.
+    roundings = math.sqrt(2) if recipe.spec.dtype == torch.float64 else 1.0
+    tols = []
+    for (r, r_rms), (s, s_rms), (m, m_rms), t in zip(references, moved, model, truth):
+        rms_gauge = (roundings * max(r_rms, s_rms, m_rms) if spread is not None
+                     else math.inf)
+        tols.append(tolerance_for(recipe.spec.dtype, None, r, s, m, t, rms_gauge=rms_gauge))
+    return tols

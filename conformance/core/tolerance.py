@@ -44,6 +44,10 @@ MULTIPLE = 2.0
 # propagated variances, and can read 3x below 24 samples' (a float64 d/d weight_hh of 440
 # entries); at 2, lstmcell-loop used 0.94 of the allowance there, at 3 that is 0.63.
 GRADIENT_MULTIPLE = 3.0
+# Times the largest root-mean-square gauge, in the forward check's second test: the
+# root-mean-square error over a whole tensor (see rms_allowed). Set from the built-ins', ONNX
+# Runtime's and Keras' largest ratio on the sweeps (README, "False alarms").
+RMS_MULTIPLE = 1.0
 VALUE_ULPS = 0.5  # of |truth| per element: the final rounding of a value to the dtype
 CAP_FRACTION = 0.5  # of the tensor's largest |truth|: the most any check allows
 
@@ -59,6 +63,27 @@ class Tolerance:
     # beyond `multiple` times the gauges (larger than the values) can be told from rounding.
     unresolved: bool = False
     multiple: float = MULTIPLE  # of the check (the gradient check: GRADIENT_MULTIPLE)
+    # The largest of the gauges' root-mean-square errors over the tensor; inf: no such test.
+    rms_gauge: float = math.inf
+
+    def rms_allowed(self, truth: torch.Tensor) -> float:
+        """Allowed root-mean-square |candidate - truth| over the whole tensor (inf: not
+        tested).
+
+        Rounding errors are many small independent errors: their root mean square over a
+        tensor varies far less from example to example than their largest value, so it can be
+        held to a far smaller multiple of its gauge, while an error in what is computed (a
+        weight, a bias, a gate) moves most elements at once. Few elements give the root mean
+        square the spread of a maximum, hence the (1 + 2 / sqrt(n)). Not tested where the
+        tensor is unresolved, or where the allowance would reach CAP_FRACTION of the values'
+        own root mean square (it would check nothing)."""
+        n = truth.numel()
+        if self.unresolved or not math.isfinite(self.rms_gauge) or n == 0:
+            return math.inf
+        values = truth.detach().to(torch.float64).square().mean().sqrt().item()
+        allowed = (RMS_MULTIPLE * (1 + 2 / math.sqrt(n)) * self.rms_gauge
+                   + self.floor * values)
+        return allowed if allowed < CAP_FRACTION * values else math.inf
 
     @property
     def gauge(self) -> float:
@@ -86,6 +111,13 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.detach().to("cpu", torch.float64) - b.to(torch.float64)).abs().max().item()
 
 
+def rms_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Root mean square of a - b (0 for empty tensors)."""
+    if a.numel() == 0:
+        return 0.0
+    return (a.detach().to("cpu", torch.float64) - b.to(torch.float64)).square().mean().sqrt().item()
+
+
 def cap_of(truth: torch.Tensor | None, dtype) -> float:
     """CAP_FRACTION of the tensor's largest |value|; inf without a truth, or where every value
     is below one ulp of 1 in the dtype (below the resolution of the gate values of order 1 it
@@ -101,7 +133,7 @@ def cap_of(truth: torch.Tensor | None, dtype) -> float:
 def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
                   sensitivity: float = 0.0, rounding_error: float = 0.0,
                   truth: torch.Tensor | None = None, uncap_unresolved: bool = False,
-                  multiple: float = MULTIPLE) -> Tolerance:
+                  multiple: float = MULTIPLE, rms_gauge: float = math.inf) -> Tolerance:
     """The tolerance from the gauges, capped at CAP_FRACTION of max |truth| when `truth` (the
     whole tensor checked) is given, but never below MULTIPLE times nn.LSTM's own error (in
     float16, values in the subnormal range are off by 100% in nn.LSTM itself).
@@ -111,10 +143,11 @@ def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
     `unresolved`): the gauges say a correct implementation cannot resolve the tensor in this
     dtype. The gradient check needs it (see gradients.py); in the
     forward check correct implementations stay below the cap even there. `depth` is
-    accepted for old callers and unused."""
+    accepted for old callers and unused. rms_gauge: the largest of the gauges'
+    root-mean-square errors over the tensor (inf, the default: no root-mean-square test)."""
     cap = max(cap_of(truth, dtype), multiple * reference_error)
     unresolved = multiple * max(reference_error, sensitivity, rounding_error) >= cap
     if uncap_unresolved and unresolved:
         cap = math.inf
     return Tolerance(reference_error, VALUE_ULPS * eps(dtype), sensitivity, rounding_error,
-                     cap, unresolved, multiple)
+                     cap, unresolved, multiple, rms_gauge)

@@ -47,15 +47,24 @@ class Divergence:
     want: list
     error: float
     allowed: float
+    # Set where no element is out of its allowance but the tensor's root-mean-square error is
+    # (Tolerance.rms_allowed): (that error, the allowed); the place shown is the element that
+    # uses most of its own allowance.
+    rms: tuple | None = None
 
     def text(self) -> str:
         where = (f"{self.tensor} at time step {self.time_step} (processing step "
                  f"{self.processing_step} of direction {self.direction})"
                  if self.time_step is not None else f"{self.tensor} (final state)")
+        verdict = (f"    max error {self.error:.3g} > allowed {self.allowed:.3g}"
+                   if self.rms is None else
+                   f"    root-mean-square error over the whole {self.tensor} {self.rms[0]:.3g} "
+                   f"> allowed {self.rms[1]:.3g}; here error {self.error:.3g} of allowed "
+                   f"{self.allowed:.3g}, the closest any element comes")
         return (f"{where}, layer {self.layer}, direction {self.direction}, batch element "
                 f"{self.batch} [{self.source}]\n"
                 f"    candidate {_fmt(self.got)}\n    reference {_fmt(self.want)} (float64)\n"
-                f"    max error {self.error:.3g} > allowed {self.allowed:.3g}")
+                + verdict)
 
 
 def _fmt(values: list) -> str:
@@ -142,6 +151,41 @@ def first_divergence(observed: Observed, ref: Trace, inputs: Inputs,
                     n = int(torch.nonzero(bad)[0])
                     return _divergence(name, layer, d, n, None, None, "full run",
                                        tensor[k, n], want[k, n], tol)
+    return _spread_divergence(observed, ref, inputs, tols)
+
+
+def _spread_divergence(observed: Observed, ref: Trace, inputs: Inputs,
+                       tols: list[Tolerance]) -> Divergence | None:
+    """The first of the full run's output, h_n and c_n whose root-mean-square error is out of
+    tolerance while every element is in (Tolerance.rms_allowed), at the element that uses
+    most of its own allowance."""
+    spec = inputs.spec
+    L, D, width = spec.num_layers, spec.num_directions, spec.output_size
+    for name, got, want, tol in (("output", observed.layer_outputs.get(L - 1),
+                                  ref.layer_outputs[L - 1], tols[0]),
+                                 ("h_n", observed.h_n, ref.h_n, tols[1]),
+                                 ("c_n", observed.c_n, ref.c_n, tols[2])):
+        if got is None or got.shape != want.shape:
+            continue
+        error = (got - want).abs()
+        rms_allowed = tol.rms_allowed(want)
+        rms_error = error.square().mean().sqrt().item()
+        if not rms_error > rms_allowed:
+            continue
+        used = torch.where(error > 0, error / tol.allowed(want), torch.zeros_like(error))
+        at = [int(i) for i in torch.nonzero(used == used.max())[0]]
+        if name == "output":
+            t, n, d = at[0], at[1], at[2] // width
+            step = inputs.lengths[n] - 1 - t if d else t
+            cols = slice(d * width, (d + 1) * width)
+            found = _divergence(name, L - 1, d, n, t, step if step >= 0 else t, "full run",
+                                got[t, n, cols], want[t, n, cols], tol)
+        else:
+            k, n = at[0], at[1]
+            found = _divergence(name, k // D, k % D, n, None, None, "full run", got[k, n],
+                                want[k, n], tol)
+        found.rms = (rms_error, rms_allowed)
+        return found
     return None
 
 
