@@ -31,7 +31,7 @@ _HOMES = {
     "check_dropout_eval": "checks.dropout", "check_dropout_statistics": "checks.dropout",
     "check_dropout_training": "checks.dropout",
     "check": "checks.forward",
-    "check_gradcheck": "checks.gradients", "check_gradients": "checks.gradients",
+    "check_gradcheck": "checks.gradcheck", "check_gradients": "checks.gradients",
     "check_determinism": "checks.integrity", "check_no_mutation": "checks.integrity",
     "check_invalid": "checks.invalid",
     "check_known_answer": "checks.known_answers",

@@ -29,29 +29,27 @@ follows the size of its terms, not of the (possibly cancelled) sum, and the gaug
 terms. For float64 the gauges are measured at float32 precision and scaled by
 eps(float64)/eps(float32), as the forward check does.
 
-`check_gradcheck(candidate, recipe)` runs `torch.autograd.gradcheck` on a (tiny, float64)
-recipe: finite differences against the candidate's own backward.
+`check_gradcheck` (gradcheck.py) checks the candidate's backward against finite differences
+of its own forward.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.autograd.gradcheck import GradcheckError
 from torch.nn.utils.rnn import PackedSequence
 
 from conformance.model.cases import Case, CaseRecipe
 from conformance.checks.forward import value_problems
-from conformance.core.failures import ConformanceFailure
 from conformance.core.invoke import Invocation, checker
-from conformance.core.compare import (TENSOR_NAMES, structure_problems, tensors, unpack,
-                      value_problem)
+from conformance.core.compare import structure_problems, tensors, unpack, value_problem
 from conformance.core.oracle import reference_module
 from conformance.core import rounding
 from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision, perturbation_seed, perturbed_case
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, Tolerance, eps, max_abs_diff,
-                                        tolerance_for)
+                                        rms_diff, tolerance_for)
 
 WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum
 
@@ -61,7 +59,8 @@ GradientTolerance = Tolerance  # allowed |candidate gradient - float64 gradient|
 
 def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: float,
                        truth: torch.Tensor | None = None, sensitivity: float = 0.0,
-                       scale: float | None = None, rounding_error: float = 0.0) -> Tolerance:
+                       scale: float | None = None, rounding_error: float = 0.0,
+                       rms_gauge: float = math.inf) -> Tolerance:
     """The tolerance of one gradient tensor from its gauges, capped at half its largest
     |truth| entry unless the gauges reach that (`depth` and `scale` are accepted for old
     callers and unused).
@@ -71,9 +70,10 @@ def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: f
     gauges reach the cap, a correct candidate's error does too
     (pins.BFLOAT16_UNRESOLVED_GRADIENT: fused-torch in bfloat16 is 75% off on the largest
     entry of a gradient, where the model's gauge is 4x that entry), so the cap is dropped
-    there and only the gauges bound the error."""
+    there and only the gauges bound the error. rms_gauge: the gauges' largest root-mean-square
+    error (Tolerance.rms_allowed; inf: no whole-tensor test)."""
     return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error, truth,
-                         uncap_unresolved=True, multiple=GRADIENT_MULTIPLE)
+                         uncap_unresolved=True, multiple=GRADIENT_MULTIPLE, rms_gauge=rms_gauge)
 
 
 # -- leaves and backward -------------------------------------------------------------------
@@ -185,23 +185,27 @@ def _missing_problem(label: str) -> str:
 
 
 def gradient_tolerances(recipe: CaseRecipe, truth: dict, reference_errors: dict,
-                        sensitivities: dict | None = None,
-                        rounding_errors: dict | None = None) -> dict[str, Tolerance]:
+                        sensitivities: dict | None = None, rounding_errors: dict | None = None,
+                        rms_gauges: dict | None = None) -> dict[str, Tolerance]:
     """Per gradient label with a truth, its tolerance (see the module docstring)."""
     sensitivities = sensitivities or {}
     rounding_errors = rounding_errors or {}
+    rms_gauges = rms_gauges or {}
     return {label: gradient_tolerance(recipe.spec.dtype, None, reference_errors[label],
                                       true.to("cpu", torch.float64),
                                       sensitivities.get(label, 0.0),
-                                      rounding_error=rounding_errors.get(label, 0.0))
+                                      rounding_error=rounding_errors.get(label, 0.0),
+                                      rms_gauge=rms_gauges.get(label, math.inf))
             for label, true in truth.items() if true is not None}
 
 
 def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, truth: dict,
                          reference_errors: dict, sensitivities: dict | None = None,
-                         rounding_errors: dict | None = None) -> list[str]:
+                         rounding_errors: dict | None = None,
+                         rms_gauges: dict | None = None) -> list[str]:
     """One line per gradient out of tolerance (or missing). All dicts keyed by leaf label."""
-    tols = gradient_tolerances(recipe, truth, reference_errors, sensitivities, rounding_errors)
+    tols = gradient_tolerances(recipe, truth, reference_errors, sensitivities, rounding_errors,
+                               rms_gauges)
     missing = [label for label in truth
                if actual.get(label) is None and truth[label] is not None
                and bool(truth[label].ne(0).any())]
@@ -219,31 +223,43 @@ def gradient_problems_of(recipe: CaseRecipe, actual: dict, reference: dict, trut
     return problems
 
 
+def _errors(got: dict, truth: dict, scale: float, with_rms: bool) -> dict:
+    """Per label: max |got - truth| * scale (0 where either is None), or (that, the root mean
+    square * scale)."""
+    errors = {}
+    for label, true in truth.items():
+        if true is None or got.get(label) is None:
+            errors[label] = (0.0, 0.0) if with_rms else 0.0
+        elif with_rms:
+            errors[label] = (max_abs_diff(got[label], true) * scale,
+                             rms_diff(got[label], true) * scale)
+        else:
+            errors[label] = max_abs_diff(got[label], true) * scale
+    return errors
+
+
 def reference_gradient_errors(recipe: CaseRecipe, reference: GradientRun, truth: GradientRun,
-                              weights) -> dict[str, float]:
+                              weights, with_rms: bool = False) -> dict:
     """nn.LSTM's own max error per gradient: in the recipe's dtype, or (float64) measured in
-    float32 and scaled by the eps ratio."""
+    float32 and scaled by the eps ratio; with_rms: (max, root mean square)."""
     if recipe.spec.dtype == torch.float64:
         coarse = run_reference_gradients(recipe.build(dtype=torch.float32, device="cpu"), weights)
         scale = eps(torch.float64) / eps(torch.float32)
     else:
         coarse, scale = reference, 1.0
-    return {label: (0.0 if true is None or coarse.grads[label] is None
-                    else max_abs_diff(coarse.grads[label], true) * scale)
-            for label, true in truth.grads.items()}
+    return _errors(coarse.grads, truth.grads, scale, with_rms)
 
 
 def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
-                           moved: GradientRun | None = None) -> dict[str, float]:
+                           moved: GradientRun | None = None, with_rms: bool = False) -> dict:
     """Per gradient: how far the float64 gradient moves when every parameter, input and hx value
     moves by one ulp of the recipe's dtype (float64: of float32, scaled; see gauge.py).
-    `moved`: nn.LSTM's run on `gauge.perturbed_case(recipe)`, if already made."""
+    `moved`: nn.LSTM's run on `gauge.perturbed_case(recipe)`, if already made. with_rms:
+    (max, root mean square)."""
     _, scale = gauge_precision(recipe.spec.dtype)
     if moved is None:
         moved = run_reference_gradients(perturbed_case(recipe), weights)
-    return {label: (0.0 if true is None or moved.grads[label] is None
-                    else max_abs_diff(moved.grads[label], true) * scale)
-            for label, true in truth.grads.items()}
+    return _errors(moved.grads, truth.grads, scale, with_rms)
 
 
 # Samples of the rounding model's gradients. One sample can be lucky where a few errors of
@@ -279,23 +295,36 @@ def run_model_gradients(recipe: CaseRecipe, weights, sample: int = 0) -> Gradien
     return GradientRun(_detached(result), {k: v.grad for k, v in leaves.items()}, weights)
 
 
-def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: GradientRun
-                             ) -> dict[str, float]:
+def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: GradientRun,
+                             with_rms: bool = False) -> dict:
     """Per gradient: the larger of max |a sample's gradient - float64 gradient| and
     SPREAD_MULTIPLE x max of the samples' root-mean-square error per entry, scaled to the
-    dtype."""
+    dtype; with_rms: (that, the samples' root-mean-square error over every entry)."""
     _, scale = gauge_precision(recipe.spec.dtype)
     errors = {}
     for label, true in truth.grads.items():
         grads = [m.grads.get(label) for m in models]
         if true is None or any(g is None for g in grads) or true.numel() == 0:
-            errors[label] = 0.0
+            errors[label] = (0.0, 0.0) if with_rms else 0.0
             continue
         true64 = true.to("cpu", torch.float64)
         deviations = torch.stack([g.detach().to("cpu", torch.float64) - true64 for g in grads])
-        rms = deviations.square().mean(0).sqrt().max().item()
-        errors[label] = max(deviations.abs().max().item(), SPREAD_MULTIPLE * rms) * scale
+        squares = deviations.square()
+        error = max(deviations.abs().max().item(),
+                    SPREAD_MULTIPLE * squares.mean(0).sqrt().max().item()) * scale
+        errors[label] = (error, squares.mean().sqrt().item() * scale) if with_rms else error
     return errors
+
+
+def rms_gauges(recipe: CaseRecipe, *gauges: dict) -> dict[str, float]:
+    """Per gradient: the largest root-mean-square error of the (max, rms) `gauges`, times
+    sqrt(2) in float64, where the truth is nn.LSTM in float64, itself rounded (gauge.py)."""
+    roundings = math.sqrt(2) if recipe.spec.dtype == torch.float64 else 1.0
+    return {label: roundings * max(g[label][1] for g in gauges) for label in gauges[0]}
+
+
+def _maxima(gauge: dict) -> dict[str, float]:
+    return {label: pair[0] for label, pair in gauge.items()}
 
 
 def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
@@ -314,19 +343,21 @@ def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
         if problems:
             return problems
         invocation.guarded("backward", backward, result, weights)
-        errors = reference_gradient_errors(recipe, reference, truth, weights)
+        errors = reference_gradient_errors(recipe, reference, truth, weights, with_rms=True)
         moved = run_reference_gradients(perturbed_case(recipe), weights)  # one run, both gauges
-        sensitivities = gradient_sensitivities(recipe, truth, weights, moved)
+        sensitivities = gradient_sensitivities(recipe, truth, weights, moved, with_rms=True)
         model = run_model_gradients(recipe, weights)  # one run, both gauges
         others = [run_model_gradients(recipe, weights, k)
                   for k in range(1, gradient_samples(recipe))]
-        rounding_errors = gradient_rounding_errors(recipe, truth, model, *others)
+        rounding_errors = gradient_rounding_errors(recipe, truth, model, *others, with_rms=True)
     out, h_n, c_n = model.result
     problems = value_problems(recipe, _detached(result), reference.result, truth.result,
                               moved=moved.result, model=lambda case: (out, (h_n, c_n)))
     actual = {label: leaf.grad for label, leaf in leaves.items()}
-    problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads, errors,
-                                     sensitivities, rounding_errors)
+    problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads,
+                                     _maxima(errors), _maxima(sensitivities),
+                                     _maxima(rounding_errors),
+                                     rms_gauges(recipe, errors, sensitivities, rounding_errors))
     return problems
 
 
@@ -338,63 +369,3 @@ def check_gradients(candidate, recipe: CaseRecipe) -> None:
     """
     invocation = Invocation(candidate, recipe, "check_gradients", __name__)
     invocation.check(gradient_problems(invocation, recipe))
-
-
-# -- gradcheck -------------------------------------------------------------------------------
-
-@checker
-def check_gradcheck(candidate, recipe: CaseRecipe, fast_mode: bool = True) -> None:
-    """`torch.autograd.gradcheck` of the candidate on `recipe` (meant for tiny float64 ones):
-    its backward against finite differences of its own forward, for the input (a packed
-    input's .data), h0, c0 and every parameter. The candidate is rebuilt at every call, from
-    the tensors gradcheck perturbs. fast_mode (the default) compares one random projection of
-    each Jacobian instead of all of it: as sensitive to a wrong derivative, far cheaper."""
-    invocation = Invocation(candidate, recipe, "check_gradcheck", __name__,
-                            **({} if fast_mode else {"fast_mode": False}))
-    candidate = invocation.candidate
-    case = recipe.build()
-    _, leaves = with_leaves(case)
-    labels = list(leaves)
-
-    def forward(*values):
-        given = dict(zip(labels, values))
-        lstm_input = case.input
-        if "input.data" in given:
-            lstm_input = PackedSequence(given["input.data"], case.input.batch_sizes,
-                                        case.input.sorted_indices, case.input.unsorted_indices)
-        elif "input" in given:
-            lstm_input = given["input"]
-        hx = case.hx if case.hx is None else type(case.hx)((given["h0"], given["c0"]))
-        params = {name: given[name] for name in case.params}
-        leafed = Case(spec=case.spec, params=params, input=lstm_input, hx=hx,
-                      pass_hx=case.pass_hx)
-        return tensors(invocation.run_case(invocation.build(leafed.spec, params), leafed,
-                                           grad=True))
-
-    inputs = tuple(leaves.values())
-    try:
-        with torch.enable_grad():
-            if not any(isinstance(t, torch.Tensor) and t.requires_grad for t in forward(*inputs)):
-                invocation.fail([NOT_DIFFERENTIABLE])
-            torch.autograd.gradcheck(forward, inputs, fast_mode=fast_mode)
-    except ConformanceFailure:
-        raise
-    except GradcheckError as exc:
-        invocation.fail([_gradcheck_problem(str(exc), labels)])
-    except Exception as exc:
-        invocation.fail([f"gradcheck raised {type(exc).__name__}: {exc}"], kind="raised")
-
-
-def _gradcheck_problem(message: str, labels: list[str]) -> str:
-    """gradcheck's first line, with output/input indices replaced by names."""
-    import re
-
-    first = message.strip().splitlines()[0] if message.strip() else "gradcheck failed"
-
-    def name(match):
-        kind, index = match.group(1), int(match.group(2))
-        names = TENSOR_NAMES if kind == "output" else labels
-        return f"{kind} {names[index]!r}" if index < len(names) else match.group(0)
-
-    first = re.sub(r"(output|input) (\d+)", name, first)
-    return f"torch.autograd.gradcheck: {first}"

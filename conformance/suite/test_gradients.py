@@ -11,7 +11,8 @@ from conformance import CaseRecipe, LSTMSpec
 
 from conformance.model import pins
 from conformance.model import strategies as cs
-from conformance.checks.gradients import check_gradcheck, check_gradients
+from conformance.checks.gradcheck import check_gradcheck
+from conformance.checks.gradients import check_gradients
 
 # Every dtype, as often as the forward families draw it (the gauged tolerance of
 # conformance.core.tolerance holds each to what correct implementations achieve in it on the
