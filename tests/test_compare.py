@@ -160,8 +160,8 @@ def test_rms_allowed_is_the_rms_gauge_times_its_multiple_and_never_the_values():
     truth = torch.linspace(-1, 1, 100, dtype=torch.float64)
     values = truth.square().mean().sqrt().item()
     tol = tolerance_for(torch.float32, None, 1e-6, 0, 1e-6, truth, rms_gauge=5e-7)
-    expected = (RMS_MULTIPLE * (1 + 2 / 10) * 5e-7
-                + VALUE_ULPS * eps(torch.float32) * values)  # 100 elements: 1 + 2 / sqrt(100)
+    expected = (RMS_MULTIPLE * (1 + 3 / 10) * 5e-7
+                + VALUE_ULPS * eps(torch.float32) * values)  # 100 elements: 1 + 3 / sqrt(100)
     assert tol.rms_allowed(truth) == pytest.approx(expected, rel=1e-12)
     inf = float("inf")
     # no root-mean-square gauge (the gradient check, dropout's first layer): no such test

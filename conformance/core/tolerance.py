@@ -74,14 +74,14 @@ class Tolerance:
         tensor varies far less from example to example than their largest value, so it can be
         held to a far smaller multiple of its gauge, while an error in what is computed (a
         weight, a bias, a gate) moves most elements at once. Few elements give the root mean
-        square the spread of a maximum, hence the (1 + 2 / sqrt(n)). Not tested where the
+        square the spread of a maximum, hence the (1 + 3 / sqrt(n)). Not tested where the
         tensor is unresolved, or where the allowance would reach CAP_FRACTION of the values'
         own root mean square (it would check nothing)."""
         n = truth.numel()
         if self.unresolved or not math.isfinite(self.rms_gauge) or n == 0:
             return math.inf
         values = truth.detach().to(torch.float64).square().mean().sqrt().item()
-        allowed = (RMS_MULTIPLE * (1 + 2 / math.sqrt(n)) * self.rms_gauge
+        allowed = (RMS_MULTIPLE * (1 + 3 / math.sqrt(n)) * self.rms_gauge
                    + self.floor * values)
         return allowed if allowed < CAP_FRACTION * values else math.inf
 
