@@ -27,7 +27,9 @@ Each gauge is measured on this tensor of this example, so it carries the gradien
 conditioning: a gradient entry is a sum over time steps and batch elements whose rounding
 follows the size of its terms, not of the (possibly cancelled) sum, and the gauges see those
 terms. For float64 the gauges are measured at float32 precision and scaled by
-eps(float64)/eps(float32), as the forward check does.
+eps(float64)/eps(float32), as the forward check does. Each gradient tensor also takes the
+forward check's whole-tensor test (Tolerance.rms_allowed): its root-mean-square error within
+RMS_MULTIPLE of the gauges' root-mean-square errors, the model's over all its samples.
 
 `check_gradcheck` (gradcheck.py) checks the candidate's backward against finite differences
 of its own forward.

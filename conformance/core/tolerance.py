@@ -28,6 +28,19 @@ run found a float16 h_n of -2.9e-8, in the subnormal range, which nn.LSTM itself
 -6e-8 (pins.FLOAT16_SUBNORMAL). Nothing grows with depth
 or with the dtype beyond what the example itself shows. For float64, where nn.LSTM *is* the
 truth, the gauges are measured at float32 precision and scaled by eps(float64)/eps(float32).
+
+A second test holds the whole tensor to the gauges' root-mean-square errors:
+
+    rms(candidate - truth) <= RMS_MULTIPLE * (1 + 3 / sqrt(n)) * rms_gauge
+                              + VALUE_ULPS * eps(dtype) * rms(truth)
+
+rms_gauge is the largest of the gauges' root-mean-square errors over the tensor's n elements
+(gauge.py), the rounding model's read from its propagated spread. The element-wise allowance
+has to cover the largest of many rounding errors, so it sits at twice a deliberately
+pessimistic gauge; a systematic error (a weight, a bias, a gate) that stays below it on every
+element still moves most of them, and their root mean square, which rounding keeps close to
+its gauge on every example, shows it. That test is what brings the smallest error caught
+near nn.LSTM's own (README, "Detection power").
 """
 from __future__ import annotations
 

@@ -704,10 +704,10 @@ class Float64InFloat32(BaseLSTM):
 
 @bug("bf16-forget-bias-shifted")
 class BFloat16ForgetBiasShifted(BaseLSTM):
-    """A bfloat16 kernel whose forget-gate bias is 0.3 too large (a bias folded in at the
-    wrong place); every other dtype is right. The floor tolerance passed it (it allowed
-    0.75 + 0.75 |truth| in bfloat16 at depth 36); nn.LSTM's own bfloat16 error is about 0.8%
-    of the output.
+    """A bfloat16 kernel whose forget-gate bias is 0.1 too large (a bias folded in at the
+    wrong place); every other dtype is right. The floor tolerance passed 0.3 (it allowed
+    0.75 + 0.75 |truth| in bfloat16 at depth 36), the element-wise test alone 0.1; nn.LSTM's
+    own bfloat16 error is about 0.8% of the output.
 
     Needs: dtype bfloat16, biases, seq_len >= 2 or hx given (c carried through f).
     """
@@ -717,7 +717,7 @@ class BFloat16ForgetBiasShifted(BaseLSTM):
         if self.spec.dtype != torch.bfloat16:
             return b
         h = b.shape[0] // 4
-        return torch.cat([b[:h], b[h:2 * h] + 0.3, b[2 * h:]])
+        return torch.cat([b[:h], b[h:2 * h] + 0.1, b[2 * h:]])
 
 
 @bug("f16-gate-in-f32")
