@@ -33,6 +33,7 @@ def cpu_recipes(**kwargs):
 
 
 CHECKED = []  # (checked, exempt) per tensor seen
+RMS_TESTED = []  # the tensors the forward check's whole-tensor test applies to
 
 
 def _assert_below(what: str, allowed: torch.Tensor, truth: torch.Tensor, recipe,
@@ -59,6 +60,13 @@ def _forward_bounds(recipe: CaseRecipe, multiple: float = 1.0, label: str = "for
     truth = gauge.nn_lstm_results(recipe.build(dtype=torch.float64, device="cpu"))
     for name, tol, true in zip(TENSOR_NAMES, gauge.tolerances(recipe, truth), truth):
         _assert_below(f"{label} {name}", multiple * tol.allowed(true), true, recipe)
+        rms_allowed = tol.rms_allowed(true)  # the whole-tensor test: inf where not tested
+        values = true.square().mean().sqrt().item() if true.numel() else 0.0
+        assert rms_allowed == float("inf") or rms_allowed < values / 2, (
+            f"{label} {name}: root-mean-square allowed {rms_allowed:.3g} >= half the values' "
+            f"root mean square {values:.3g} on {recipe!r}")
+        if rms_allowed != float("inf"):
+            RMS_TESTED.append(name)
 
 
 @SETTINGS
@@ -94,22 +102,33 @@ def _gradient_bounds(recipe, dtype):
         reference = G.run_reference_gradients(recipe.build(), weights)
         truth = G.run_reference_gradients(recipe.build(dtype=torch.float64, device="cpu"),
                                           reference.weights)
-        errors = G.reference_gradient_errors(recipe, reference, truth, reference.weights)
-        sens = G.gradient_sensitivities(recipe, truth, reference.weights)
+        errors = G.reference_gradient_errors(recipe, reference, truth, reference.weights,
+                                             with_rms=True)
+        sens = G.gradient_sensitivities(recipe, truth, reference.weights, with_rms=True)
         model = G.run_model_gradients(recipe, reference.weights)
-    rounding = G.gradient_rounding_errors(recipe, truth, model)
-    tols = G.gradient_tolerances(recipe, truth.grads, errors, sens, rounding)
+    rounding = G.gradient_rounding_errors(recipe, truth, model, with_rms=True)
+    maxima = [{label: pair[0] for label, pair in g.items()} for g in (errors, sens, rounding)]
+    tols = G.gradient_tolerances(recipe, truth.grads, *maxima,
+                                 G.rms_gauges(recipe, errors, sens, rounding))
     for label, tol in tols.items():
         true = truth.grads[label].to(torch.float64)
         _assert_below(f"d/d {label}", tol.allowed(true), true, recipe,
                       unresolved=tol.unresolved)
+        rms_allowed = tol.rms_allowed(true)
+        values = true.square().mean().sqrt().item() if true.numel() else 0.0
+        assert rms_allowed == float("inf") or rms_allowed < values / 2, (
+            f"d/d {label}: root-mean-square allowed {rms_allowed:.3g} >= half the values' "
+            f"root mean square {values:.3g} on {recipe!r}")
 
 
 def test_few_tensors_are_exempt():
-    """The exemption of `_assert_below` is rare on the suite's random examples."""
+    """The exemption of `_assert_below` is rare on the suite's random examples, and the
+    whole-tensor test applies to most tensors (a test that never runs checks nothing)."""
     CHECKED.clear()
+    RMS_TESTED.clear()
     test_forward_allowance_is_below_the_values()
     assert len(CHECKED) >= 60 and CHECKED.count(False) <= len(CHECKED) / 20, CHECKED
+    assert len(RMS_TESTED) >= 0.8 * len(CHECKED), (len(RMS_TESTED), len(CHECKED))
 
 
 def test_few_gradients_are_unresolved():
