@@ -164,7 +164,7 @@ def test_rms_allowed_is_the_rms_gauge_times_its_multiple_and_never_the_values():
                 + VALUE_ULPS * eps(torch.float32) * values)  # 100 elements: 1 + 3 / sqrt(100)
     assert tol.rms_allowed(truth) == pytest.approx(expected, rel=1e-12)
     inf = float("inf")
-    # no root-mean-square gauge (the gradient check, dropout's first layer): no such test
+    # no root-mean-square gauge (no rounding spread: dropout's first-layer gauge): no such test
     assert tolerance_for(torch.float32, None, 1e-6, 0, 1e-6, truth).rms_allowed(truth) == inf
     # unresolved: the element-wise gauges reach the cap
     unresolved = tolerance_for(torch.float32, None, 0.3, 0, 0, truth, rms_gauge=1e-7)

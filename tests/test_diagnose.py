@@ -306,3 +306,14 @@ def test_a_divergence_only_the_whole_tensor_shows_is_localized():
     assert d.divergence.tensor == "output" and d.divergence.rms is not None
     assert d.divergence.rms[0] > d.divergence.rms[1]
     assert "root-mean-square error over the whole output" in d.divergence.text()
+
+
+def test_a_whole_tensor_divergence_of_packed_output_is_localized():
+    """The same over a packed output: its padding, zero in both, is left out of the root mean
+    square, as the check leaves it out (a reviewer's example, once diagnosed as "matches")."""
+    from tests.power import ForgetBiasShifted, candidate
+    from tests.test_compare import WHOLE_TENSOR_RECIPE
+    recipe = WHOLE_TENSOR_RECIPE.replace(batch=4, seed=27, lengths=(12, 2, 1, 1))
+    d = diagnose(candidate(ForgetBiasShifted, 2e-6), recipe, budget=60)
+    assert d.outcome == "diverges", (d.outcome, d.detail)
+    assert d.divergence.tensor == "output" and d.divergence.rms is not None

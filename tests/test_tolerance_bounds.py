@@ -33,7 +33,7 @@ def cpu_recipes(**kwargs):
 
 
 CHECKED = []  # (checked, exempt) per tensor seen
-RMS_TESTED = []  # the tensors the forward check's whole-tensor test applies to
+RMS_TESTED = []  # the tensors the whole-tensor test applies to
 
 
 def _assert_below(what: str, allowed: torch.Tensor, truth: torch.Tensor, recipe,
@@ -60,12 +60,9 @@ def _forward_bounds(recipe: CaseRecipe, multiple: float = 1.0, label: str = "for
     truth = gauge.nn_lstm_results(recipe.build(dtype=torch.float64, device="cpu"))
     for name, tol, true in zip(TENSOR_NAMES, gauge.tolerances(recipe, truth), truth):
         _assert_below(f"{label} {name}", multiple * tol.allowed(true), true, recipe)
-        rms_allowed = tol.rms_allowed(true)  # the whole-tensor test: inf where not tested
-        values = true.square().mean().sqrt().item() if true.numel() else 0.0
-        assert rms_allowed == float("inf") or rms_allowed < values / 2, (
-            f"{label} {name}: root-mean-square allowed {rms_allowed:.3g} >= half the values' "
-            f"root mean square {values:.3g} on {recipe!r}")
-        if rms_allowed != float("inf"):
+        # The whole-tensor allowance stays below half the values' root mean square by
+        # construction (tests/test_compare.py); what can go wrong is that it never applies.
+        if tol.rms_allowed(true) != float("inf"):
             RMS_TESTED.append(name)
 
 
@@ -114,11 +111,8 @@ def _gradient_bounds(recipe, dtype):
         true = truth.grads[label].to(torch.float64)
         _assert_below(f"d/d {label}", tol.allowed(true), true, recipe,
                       unresolved=tol.unresolved)
-        rms_allowed = tol.rms_allowed(true)
-        values = true.square().mean().sqrt().item() if true.numel() else 0.0
-        assert rms_allowed == float("inf") or rms_allowed < values / 2, (
-            f"d/d {label}: root-mean-square allowed {rms_allowed:.3g} >= half the values' "
-            f"root mean square {values:.3g} on {recipe!r}")
+        if tol.rms_allowed(true) != float("inf"):
+            RMS_TESTED.append(label)
 
 
 def test_few_tensors_are_exempt():
@@ -137,6 +131,7 @@ def test_few_gradients_are_unresolved():
     for dtype, most in ((torch.float32, 0.0), (torch.float64, 0.0), (torch.float16, 0.1),
                         (torch.bfloat16, 0.25)):
         CHECKED.clear()
+        RMS_TESTED.clear()
 
         @settings(SETTINGS, max_examples=15)
         @given(cpu_recipes())
@@ -146,6 +141,8 @@ def test_few_gradients_are_unresolved():
         run()
         assert len(CHECKED) >= 60 and CHECKED.count(False) <= most * len(CHECKED), (
             dtype, CHECKED.count(False), len(CHECKED))
+        # and the whole-tensor test applies to every resolved gradient
+        assert len(RMS_TESTED) >= CHECKED.count(True) * 0.9, (dtype, len(RMS_TESTED), CHECKED)
 
 
 def test_known_answer_allowance_is_below_the_answers(monkeypatch):

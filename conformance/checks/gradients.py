@@ -53,6 +53,15 @@ from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision, perturbatio
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, Tolerance, eps, max_abs_diff,
                                         rms_diff, tolerance_for)
 
+def __getattr__(name: str):
+    """check_gradcheck lives in gradcheck.py; reproduction snippets printed before the move
+    import it from here (gradcheck imports this module, so not at the top)."""
+    if name == "check_gradcheck":
+        from conformance.checks.gradcheck import check_gradcheck
+        return check_gradcheck
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 WEIGHT_SEED = 0x67726164  # mixed into the recipe seed for the weights of the weighted sum
 
 
@@ -314,7 +323,11 @@ def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: Gr
         squares = deviations.square()
         error = max(deviations.abs().max().item(),
                     SPREAD_MULTIPLE * squares.mean(0).sqrt().max().item()) * scale
-        errors[label] = (error, squares.mean().sqrt().item() * scale) if with_rms else error
+        # Read from k samples of n entries, not propagated: it can read low where k n is
+        # small (three samples of a 36-entry gradient read 0.59x what 24 read), hence the
+        # (1 + 3 / sqrt(k n)), as the whole-tensor test allows the candidate's own.
+        rms_error = squares.mean().sqrt().item() * (1 + 3 / math.sqrt(squares.numel()))
+        errors[label] = (error, rms_error * scale) if with_rms else error
     return errors
 
 

@@ -173,8 +173,8 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     num_layers: unused (kept for old callers).
 
     With the spread, each tolerance also gets a root-mean-square gauge (Tolerance.rms_allowed):
-    the largest of the four gauges' root-mean-square errors over the tensor, the model's
-    spread read as its root mean square over the elements.
+    the largest of the three gauges' root-mean-square errors over the tensor (the model's: its
+    sample's or its spread's, whichever is larger), times sqrt(2) in float64.
     """
     if truth is None:
         truth = results(recipe.build(dtype=torch.float64, device="cpu"))

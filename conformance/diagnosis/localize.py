@@ -168,11 +168,17 @@ def _spread_divergence(observed: Observed, ref: Trace, inputs: Inputs,
         if got is None or got.shape != want.shape:
             continue
         error = (got - want).abs()
-        rms_allowed = tol.rms_allowed(want)
-        rms_error = error.square().mean().sqrt().item()
+        # Over what the check compared: a packed output's steps within each sequence's length
+        # (the padding, zero in both, would dilute the root mean square).
+        valid = torch.ones_like(error, dtype=torch.bool)
+        if name == "output":
+            steps = torch.arange(error.shape[0])[:, None]
+            valid = (steps < torch.tensor(inputs.lengths)[None, :])[..., None].expand_as(error)
+        rms_allowed = tol.rms_allowed(want[valid])
+        rms_error = error[valid].square().mean().sqrt().item()
         if not rms_error > rms_allowed:
             continue
-        used = torch.where(error > 0, error / tol.allowed(want), torch.zeros_like(error))
+        used = torch.where(valid & (error > 0), error / tol.allowed(want), torch.zeros_like(error))
         at = [int(i) for i in torch.nonzero(used == used.max())[0]]
         if name == "output":
             t, n, d = at[0], at[1], at[2] // width
