@@ -51,7 +51,7 @@ from conformance.core.oracle import reference_module
 from conformance.core import rounding
 from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision, perturbation_seed, perturbed_case
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, Tolerance, eps, max_abs_diff,
-                                        rms_diff, tolerance_for)
+                                        max_and_rms_diff, tolerance_for)
 
 def __getattr__(name: str):
     """check_gradcheck lives in gradcheck.py; reproduction snippets printed before the move
@@ -242,8 +242,7 @@ def _errors(got: dict, truth: dict, scale: float, with_rms: bool) -> dict:
         if true is None or got.get(label) is None:
             errors[label] = (0.0, 0.0) if with_rms else 0.0
         elif with_rms:
-            errors[label] = (max_abs_diff(got[label], true) * scale,
-                             rms_diff(got[label], true) * scale)
+            errors[label] = max_and_rms_diff(got[label], true, scale)
         else:
             errors[label] = max_abs_diff(got[label], true) * scale
     return errors
@@ -332,10 +331,8 @@ def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: Gr
 
 
 def rms_gauges(recipe: CaseRecipe, *gauges: dict) -> dict[str, float]:
-    """Per gradient: the largest root-mean-square error of the (max, rms) `gauges`, times
-    sqrt(2) in float64, where the truth is nn.LSTM in float64, itself rounded (gauge.py)."""
-    roundings = math.sqrt(2) if recipe.spec.dtype == torch.float64 else 1.0
-    return {label: roundings * max(g[label][1] for g in gauges) for label in gauges[0]}
+    """Per gradient: the largest root-mean-square error of the (max, rms) `gauges`."""
+    return {label: max(g[label][1] for g in gauges) for label in gauges[0]}
 
 
 def _maxima(gauge: dict) -> dict[str, float]:

@@ -108,13 +108,20 @@ def rms_deviation(name: str, got: torch.Tensor, want: torch.Tensor, allowed: tor
         return None
     used = torch.where(error > 0, error / allowed, torch.zeros_like(error))
     worst = tuple(int(i) for i in torch.nonzero(used == used.max())[0])
-    ref64 = reference.detach().to("cpu", torch.float64)
+    return _problem(name, got64, want64, reference, error, allowed, worst, 0,
+                    rms_error=rms_error, rms_allowed=rms_allowed)
+
+
+def _problem(name, got64, want64, reference, error, allowed, index, bad, **fields) -> Problem:
+    """The Problem of a comparison, shown at `index` (`reference`: nn.LSTM in the candidate's
+    dtype, for the message; None: `want64`)."""
+    finite = torch.where(torch.isfinite(error), error, torch.full_like(error, float("inf")))
+    ref64 = want64 if reference is None else reference.detach().to("cpu", torch.float64)
     return Problem(
-        tensor=name, index=worst, got=got64[worst].item(), reference=ref64[worst].item(),
-        truth=want64[worst].item(), error=error[worst].item(), allowed=allowed[worst].item(),
-        bad=0, total=error.numel(), max_abs=error.max().item(),
-        max_rel=(error / want64.abs().clamp_min(1e-30)).max().item(),
-        rms_error=rms_error, rms_allowed=rms_allowed)
+        tensor=name, index=index, got=got64[index].item(), reference=ref64[index].item(),
+        truth=want64[index].item(), error=error[index].item(), allowed=allowed[index].item(),
+        bad=bad, total=error.numel(), max_abs=finite.max().item(),
+        max_rel=(finite / want64.abs().clamp_min(1e-30)).max().item(), **fields)
 
 
 def out_of_tolerance(got: torch.Tensor, want: torch.Tensor, allowed,
@@ -143,10 +150,5 @@ def deviation(name: str, got: torch.Tensor, want: torch.Tensor, allowed: torch.T
     if not bool(bad.any()):
         return None
     first = tuple(int(i) for i in torch.nonzero(bad)[0]) if bad.dim() else ()
-    finite = torch.where(torch.isfinite(error), error, torch.full_like(error, float("inf")))
-    ref64 = want64 if reference is None else reference.detach().to("cpu", torch.float64)
-    return Problem(
-        tensor=name, index=first, got=got64[first].item(), reference=ref64[first].item(),
-        truth=want64[first].item(), error=error[first].item(), allowed=allowed[first].item(),
-        bad=int(bad.sum()), total=bad.numel(), max_abs=finite.max().item(),
-        max_rel=(finite / want64.abs().clamp_min(1e-30)).max().item(), against=against)
+    return _problem(name, got64, want64, reference, error, allowed, first, int(bad.sum()),
+                    against=against)

@@ -32,7 +32,8 @@ from conformance.model.cases import Case, CaseRecipe
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core import rounding
-from conformance.core.tolerance import Tolerance, eps, max_abs_diff, rms_diff, tolerance_for
+from conformance.core.tolerance import (Tolerance, eps, max_abs_diff, max_and_rms_diff,
+                                        tolerance_for)
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
 
@@ -84,7 +85,7 @@ def perturbed_case(recipe: CaseRecipe) -> Case:
 def _errors(got: tuple, truth: tuple, scale: float, with_rms: bool) -> list:
     """Per tensor: max |got - truth| * scale, or (that, its root mean square * scale)."""
     if with_rms:
-        return [(max_abs_diff(g, t) * scale, rms_diff(g, t) * scale) for g, t in zip(got, truth)]
+        return [max_and_rms_diff(g, t, scale) for g, t in zip(got, truth)]
     return [max_abs_diff(g, t) * scale for g, t in zip(got, truth)]
 
 
@@ -187,12 +188,8 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
              else rounding_errors(recipe, truth, rounded, spread, with_rms=True))
     references = reference_errors(recipe, truth, results, expected, with_rms=True)
     moved = sensitivity(recipe, truth, results, moved, with_rms=True)
-    # In float64 the truth is nn.LSTM in float64, itself rounded: a candidate's difference from
-    # it holds two implementations' rounding, whose root mean squares add as variances.
-    roundings = math.sqrt(2) if recipe.spec.dtype == torch.float64 else 1.0
     tols = []
     for (r, r_rms), (s, s_rms), (m, m_rms), t in zip(references, moved, model, truth):
-        rms_gauge = (roundings * max(r_rms, s_rms, m_rms) if spread is not None
-                     else math.inf)
+        rms_gauge = max(r_rms, s_rms, m_rms) if spread is not None else math.inf
         tols.append(tolerance_for(recipe.spec.dtype, None, r, s, m, t, rms_gauge=rms_gauge))
     return tols

@@ -131,6 +131,11 @@ def rms_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.detach().to("cpu", torch.float64) - b.to(torch.float64)).square().mean().sqrt().item()
 
 
+def max_and_rms_diff(a: torch.Tensor, b: torch.Tensor, scale: float = 1.0) -> tuple:
+    """(max |a - b|, root mean square of a - b), both times `scale`: a gauge's two readings."""
+    return max_abs_diff(a, b) * scale, rms_diff(a, b) * scale
+
+
 def cap_of(truth: torch.Tensor | None, dtype) -> float:
     """CAP_FRACTION of the tensor's largest |value|; inf without a truth, or where every value
     is below one ulp of 1 in the dtype (below the resolution of the gate values of order 1 it
@@ -157,7 +162,12 @@ def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
     dtype. The gradient check needs it (see gradients.py); in the
     forward check correct implementations stay below the cap even there. `depth` is
     accepted for old callers and unused. rms_gauge: the largest of the gauges'
-    root-mean-square errors over the tensor (inf, the default: no root-mean-square test)."""
+    root-mean-square errors over the tensor (inf, the default: no root-mean-square test),
+    times sqrt(2) in float64."""
+    if dtype == torch.float64:
+        # The truth is nn.LSTM in float64, itself rounded: a candidate's difference from it
+        # holds two implementations' rounding, whose root mean squares add as variances.
+        rms_gauge *= math.sqrt(2)
     cap = max(cap_of(truth, dtype), multiple * reference_error)
     unresolved = multiple * max(reference_error, sensitivity, rounding_error) >= cap
     if uncap_unresolved and unresolved:
