@@ -7,11 +7,14 @@ dtype: neither 0 (no gauge) nor far beyond what nn.LSTM's own error is.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from hypothesis import HealthCheck, given, settings
 
 from conformance.checks import gradients as G
 from conformance.core import rounding
+from conformance.core.variance import rms_error
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core.tolerance import eps, max_abs_diff, recurrence_depth
@@ -105,15 +108,17 @@ def _fixed_recipes():
 @settings(SETTINGS, max_examples=12)
 @given(cpu_recipes())
 def test_the_spread_is_the_models_root_mean_square_error(recipe):
-    """rounding.spread (propagated variances) against the root mean square of the model's
+    """variance.rms_error (propagated variances) against the root mean square of the model's
     error over 24 seeds, on the elements the model moves the most: within a factor of 3
-    (the spread takes the errors of different operations as independent)."""
+    (the spread takes the errors of different operations as independent), widened by the
+    uncertainty of a root mean square of 24 samples, 1/sqrt(2 * 24). Hidden size 1, three
+    layers, no bias: 0.37 over 400 seeds, 0.33 over these 24."""
     case = recipe.build(dtype=torch.float64, device="cpu")
     e = eps(torch.float32)
     with torch.no_grad():
         truth = tensors(unpack(run_reference(case)))
         samples = [tensors(unpack(rounding.run(case, e, seed=k))) for k in range(24)]
-        spread = rounding.spread(case, e)
+        spread = rms_error(case, e)
     for index, (name, true, rms) in enumerate(zip(("output", "h_n", "c_n"), truth, spread)):
         if true.numel() == 0:
             continue
@@ -123,7 +128,8 @@ def test_the_spread_is_the_models_root_mean_square_error(recipe):
         if not bool(big.any()) or empirical.max().item() == 0:
             continue
         ratio = (rms[big] / empirical[big])
-        assert 1 / 3 <= ratio.min().item() and ratio.max().item() <= 3, (
+        slack = 1 + 1 / math.sqrt(2 * len(samples))
+        assert 1 / (3 * slack) <= ratio.min().item() and ratio.max().item() <= 3 * slack, (
             f"{name}: spread / empirical RMS in [{ratio.min().item():.2f}, "
             f"{ratio.max().item():.2f}] on {recipe!r}")
 
@@ -138,6 +144,6 @@ def test_the_spread_reads_the_errors_a_lucky_sample_cancels():
         truth = tensors(unpack(run_reference(case)))[0]
         errors = sorted(max_abs_diff(rounding.results(case, e, seed=k)[0], truth)
                         for k in range(16))
-        rms = rounding.spread(case, e)[0].max().item()
+        rms = rms_error(case, e)[0].max().item()
     assert errors[0] < 0.05 * errors[-1]  # the lucky samples exist
     assert rms > 0.3 * errors[-1]

@@ -276,7 +276,7 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
 # equal size cancel (pins.FEW_EQUAL_GRADIENT_ERRORS: a float64 gradient of 4 entries, where
 # fused-torch's errors add); the gauge is SPREAD_MULTIPLE times their root mean square per
 # entry, or the largest sample if larger. (The forward gauge propagates the variances instead,
-# rounding.spread; through autograd that would need a second backward model.) On tiny
+# variance.rms_error; through autograd that would need a second backward model.) On tiny
 # examples, where a model run costs about a millisecond, three samples read 4.4x below 24's
 # root mean square (pins.FEW_ENTRIES_FLOAT32_GRADIENT, 4 entries): they get more.
 GRADIENT_SAMPLES = 3

@@ -17,6 +17,7 @@ from conformance.core.invoke import Invocation, checker
 from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision
 from conformance.core.oracle import reference_module
 from conformance.core.tolerance import Tolerance, eps, max_abs_diff, tolerance_for
+from conformance.core.variance import rms_error
 from conformance.model.cases import Case, CaseRecipe
 from conformance.model.known_answers import (KNOWN_ANSWERS, SEED004_ROUNDED, SEED004_ROWS,
                                              KnownAnswer, _parse, known_answer_keys, recipe_for,
@@ -105,7 +106,7 @@ def check_known_answer(candidate, key: str, recipe: CaseRecipe | None = None) ->
                       (h064, c064) if pass_hx else None, pass_hx)
     with torch.no_grad():
         modelled = tensors(unpack(rounding.run(model_case, eps(precision), len(ka.name))))
-        spreads = rounding.spread(model_case, eps(precision))
+        spreads = rms_error(model_case, eps(precision))
     model_errors = [max(max_abs_diff(m, t), SPREAD_MULTIPLE * rms.max().item()) * scale
                     for m, t, rms in zip(modelled, closed, spreads)]
     tols = [tolerance_for(spec.dtype, None, e, 0.0, m, t)

@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import PackedSequence
 from conformance.model.cases import Case, CaseRecipe
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
-from conformance.core import rounding
+from conformance.core import rounding, variance
 from conformance.core.tolerance import (Tolerance, eps, max_abs_diff, max_and_rms_diff,
                                         tolerance_for)
 
@@ -125,16 +125,16 @@ def model_results(recipe: CaseRecipe, training: bool = False) -> Results:
     return lambda case: tensors(unpack(run(case)))
 
 
-# Times the model's root-mean-square error (rounding.spread): where a sample's few errors
+# Times the model's root-mean-square error (variance.rms_error): where a sample's few errors
 # cancel, the gauge still reads about the size of its typical sample (two standard deviations).
 SPREAD_MULTIPLE = 2.0
 
 
 def model_spread(recipe: CaseRecipe, training: bool = False) -> Results:
-    """The rounding model's root-mean-square error per element (rounding.spread), at the gauge
+    """The rounding model's root-mean-square error per element (variance.rms_error), at the gauge
     precision of `recipe`, as a Results function of a float64 case."""
     precision, _ = gauge_precision(recipe.spec.dtype)
-    return lambda case: rounding.spread(case, eps(precision), training=training)
+    return lambda case: variance.rms_error(case, eps(precision), training=training)
 
 
 def rounding_errors(recipe: CaseRecipe, truth: tuple, rounded: Results,

@@ -1,22 +1,47 @@
 """The reference: `torch.nn.LSTM` built from the same spec and loaded with the same params."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 
 from conformance.model.cases import Case, CaseRecipe
 
+# Modules kept for run_reference, by spec: building an nn.LSTM initializes every parameter at
+# random, which cost more than running it (a tenth of a suite run's time, measured), and
+# draws from torch's generator, which the dropout checks' reproduction needs left alone;
+# loading the next case's values into a kept one costs a copy.
+_KEPT: OrderedDict = OrderedDict()
+_KEEP = 32
+
 
 def reference_module(spec, params) -> torch.nn.LSTM:
-    """nn.LSTM for `spec` holding copies of `params`, in eval mode."""
+    """nn.LSTM for `spec` holding copies of `params`, in eval mode (a new module: callers may
+    keep it, train it or take its gradients)."""
     lstm = torch.nn.LSTM(**spec.lstm_kwargs())
     lstm.load_state_dict(params)
     return lstm.eval()
 
 
+def _kept_module(spec, params) -> torch.nn.LSTM:
+    """A module for `spec` that only run_reference uses (never handed out), loaded with
+    `params`."""
+    lstm = _KEPT.pop(spec, None)
+    if lstm is None:  # built on the meta device: no draw from torch's generator, kept or not
+        kwargs = spec.lstm_kwargs()
+        device = kwargs.pop("device")
+        lstm = torch.nn.LSTM(**kwargs, device="meta").to_empty(device=device).eval()
+    lstm.load_state_dict(params)
+    _KEPT[spec] = lstm
+    while len(_KEPT) > _KEEP:
+        _KEPT.popitem(last=False)
+    return lstm
+
+
 def run_reference(case: Case):
     """What nn.LSTM returns for `case` (no autograd)."""
     with torch.no_grad():
-        return case.call(reference_module(case.spec, case.params))
+        return case.call(_kept_module(case.spec, case.params))
 
 
 def run_truth(recipe: CaseRecipe):

@@ -78,18 +78,26 @@ class _Gates(torch.autograd.Function):
 
 
 class _Signs:
-    """Random signs (+-1.0, float64). A step of the recurrence asks for the same shapes in the
-    same order as the step before, so each step's signs come from one draw, split: a draw per
-    op would cost more than the model's arithmetic."""
+    """Random signs (+-1.0, float64), handed out as errors: `scale` times the signs, or the
+    factor 1 + eps times them. A step of the recurrence asks for the same shapes in the same
+    order as the step before, so each step's signs come from one draw, scaled and split at
+    once: a draw, and then a multiplication, per op would cost more than the model's
+    arithmetic."""
 
-    def __init__(self, generator: torch.Generator):
+    def __init__(self, generator: torch.Generator, eps: float, accumulation_eps: float):
         self.generator = generator
-        self.queue: list[torch.Tensor] = []  # this step's signs, last first
+        self.eps, self.accumulation_eps = eps, accumulation_eps
+        self.queue: list[tuple] = []  # this step's pieces, last first
         self.asked: list[torch.Size] = []  # the shapes asked for since begin_step
 
     def draw(self, size: int) -> torch.Tensor:
         drawn = torch.randint(0, 2, (size,), generator=self.generator, dtype=torch.int8)
         return 2.0 * drawn.to(torch.float64) - 1
+
+    def _kinds(self, signs: torch.Tensor) -> tuple:
+        """(eps * signs, 1 + eps * signs, accumulation_eps * signs): what take returns."""
+        error = self.eps * signs
+        return error, 1 + error, self.accumulation_eps * signs
 
     def begin_step(self) -> None:
         """Draw this step's signs at once, for the shapes the previous step asked for."""
@@ -100,22 +108,25 @@ class _Signs:
         rows = shapes[0][0] if len(shapes[0]) == 2 else None
         if rows and all(len(shape) == 2 and shape[0] == rows for shape in shapes):  # (N, w) each
             widths = [shape[1] for shape in shapes]
-            pieces = self.draw(rows * sum(widths)).view(rows, -1).split(widths, dim=1)
+            drawn = self._kinds(self.draw(rows * sum(widths)).view(rows, -1))
+            pieces = zip(*(kind.split(widths, dim=1) for kind in drawn))
         else:
             sizes = [shape.numel() for shape in shapes]
-            pieces = [piece.view(shape) for piece, shape
-                      in zip(self.draw(sum(sizes)).split(sizes), shapes)]
+            drawn = self._kinds(self.draw(sum(sizes)))
+            pieces = zip(*([piece.view(shape) for piece, shape in zip(kind.split(sizes), shapes)]
+                           for kind in drawn))
         self.queue = list(pieces)[::-1]
 
-    def take(self, shape) -> torch.Tensor:
+    def take(self, shape, kind: int) -> torch.Tensor:
+        """kind 0: eps * signs; 1: 1 + eps * signs; 2: accumulation_eps * signs."""
         shape = torch.Size(shape)
         self.asked.append(shape)
         if self.queue:
             piece = self.queue.pop()
-            if piece.shape == shape:
-                return piece
+            if piece[0].shape == shape:
+                return piece[kind]
             self.queue = []  # this step differs from the last: draw one by one
-        return self.draw(shape.numel()).view(shape)
+        return self._kinds(self.draw(shape.numel()).view(shape))[kind]
 
 
 class _Rounder:
@@ -124,14 +135,19 @@ class _Rounder:
         self.accumulation_eps = eps if accumulation_eps is None else accumulation_eps
         self.signs = _Signs(torch.Generator().manual_seed(
             hash(tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)) % (2**63)
-            ^ MODEL_SEED))
+            ^ MODEL_SEED), self.eps, self.accumulation_eps)
 
-    def error(self, shape, size: float | None = None) -> torch.Tensor:
-        """+-size per element, random signs (default size: eps)."""
-        return (self.eps if size is None else size) * self.signs.take(shape)
+    def error(self, shape) -> torch.Tensor:
+        """+-eps per element, random signs."""
+        return self.signs.take(shape, 0)
 
     def factor(self, shape) -> torch.Tensor:
-        return 1 + self.error(shape)
+        """1 +- eps per element, random signs."""
+        return self.signs.take(shape, 1)
+
+    def accumulation_error(self, shape) -> torch.Tensor:
+        """+-accumulation_eps per element, random signs."""
+        return self.signs.take(shape, 2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x one ulp off (relative), with another ulp on its gradient."""
@@ -140,13 +156,17 @@ class _Rounder:
             return x * forward_factor
         return _Perturb.apply(x, forward_factor, self.factor(x.shape))
 
-    def matmul(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def matmul(self, x: torch.Tensor, w: torch.Tensor, w_squared_t: torch.Tensor | None = None
+               ) -> torch.Tensor:
         """x @ w.T with every product term one ulp of the accumulation precision off (random
         signs, summed: accumulation_eps times the root sum of squares of the terms), then the
-        sum one ulp of the dtype off."""
+        sum one ulp of the dtype off. w_squared_t: (w * w).T, detached, if already computed."""
         exact = x @ w.T
-        spread = ((x * x) @ (w * w).T).detach().sqrt()  # a size: no gradient through it
-        return self(exact + self.error(exact.shape, self.accumulation_eps) * spread)
+        if w_squared_t is None:
+            w_squared_t = (w * w).T.detach()
+        with torch.no_grad():  # a size: no gradient through it
+            spread = ((x * x) @ w_squared_t).sqrt_()
+        return self(exact + self.accumulation_error(exact.shape) * spread)
 
     def gates(self, z: torch.Tensor, is_tanh: torch.Tensor, absolute: torch.Tensor
               ) -> torch.Tensor:
@@ -160,10 +180,16 @@ class _Rounder:
         return _Gates.apply(z, is_tanh, shift, self.factor(z.shape))
 
     def tanh(self, c: torch.Tensor) -> torch.Tensor:
-        """tanh(c) one ulp off (relative)."""
-        is_tanh = torch.ones((), dtype=torch.bool).expand(c.shape)
-        return self.gates(c, is_tanh, torch.tensor(ACTIVATION_ABSOLUTE, dtype=torch.float64))
+        """tanh(c) one ulp off (relative), and ACTIVATION_ABSOLUTE ulps of 1 (as `gates`)."""
+        with torch.no_grad():
+            exact = torch.tanh(c)
+        shift = exact.abs() * self.error(c.shape) + ACTIVATION_ABSOLUTE * self.error(c.shape)
+        if not c.requires_grad:
+            return exact + shift
+        return _Gates.apply(c, _ALL_TANH, shift, self.factor(c.shape))
 
+
+_ALL_TANH = torch.ones((), dtype=torch.bool)  # is_tanh of _Gates for tanh alone (broadcast)
 
 # Absolute error of every activation, in units of eps (see the module docstring): e.g. where
 # fused kernels compute tanh(g) = 2 sigmoid(2 g) - 1, sigmoid(2 g) near 0.5 is rounded to
@@ -248,6 +274,8 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
             w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
             b_ih, b_hh, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"bias_hh{sfx}"), p.get(f"weight_hr{sfx}")
             bias = None if b_ih is None else r(b_ih + b_hh)
+            w_hh2 = (w_hh * w_hh).T.detach()
+            w_hr2 = None if w_hr is None else (w_hr * w_hr).T.detach()
             # The input's products do not depend on the recurrence: all steps at once.
             projected = r.matmul(layer_input, w_ih)  # (T, N, 4H)
             h, c = h0[k], c0[k]
@@ -256,14 +284,14 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
                 r.signs.begin_step()
                 active = s < lengths_t
                 t = (lengths_t - 1 - s).clamp_min(0) if d else torch.full((n,), s)
-                z = r(projected[t, batch] + r.matmul(h, w_hh))
+                z = r(projected[t, batch] + r.matmul(h, w_hh, w_hh2))
                 if bias is not None:
                     z = r(z + bias)
                 i, f, g, o = r.gates(z, is_tanh, absolute).chunk(4, dim=-1)
                 c_new = r(r(f * c) + r(i * g))
                 h_new = r(o * r.tanh(c_new))
                 if w_hr is not None:
-                    h_new = r.matmul(h_new, w_hr)
+                    h_new = r.matmul(h_new, w_hr, w_hr2)
                 mask = active[:, None]
                 h = torch.where(mask, h_new, h)
                 c = torch.where(mask, c_new, c)
@@ -290,93 +318,3 @@ def _finish(case: Case, kind: str, n: int, output, h_n, c_n) -> tuple:
     elif case.spec.batch_first:
         output = output.transpose(0, 1)
     return output, h_n, c_n
-
-
-def spread(case: Case, eps: float, accumulation: float | None = None,
-           training: bool = False) -> tuple:
-    """Per element of (output, h_n, c_n): the root mean square of the model's error over its
-    random signs, to first order (each operation's error carried by the derivatives, as
-    variances; the errors of different operations taken as independent).
-
-    A sample of the model (`results`) can be lucky where a few errors of equal size meet with
-    opposite signs: two of them cancel in one element of four (pins.FEW_EQUAL_ERRORS, a
-    float64 output of 1e-5 from layers of hidden size 1, where a correct candidate's errors
-    add). The spread cannot cancel."""
-    acc = accumulation_eps(eps) if accumulation is None else accumulation
-    eps2, acc2 = eps * eps, acc * acc
-    spec, p = case.spec, case.params
-    with torch.no_grad():
-        x, lengths, h0, c0, kind = _layout(case)
-        L, D = spec.num_layers, spec.num_directions
-        steps, n = x.shape[0], x.shape[1]
-        lengths_t = torch.tensor(lengths, dtype=torch.long)
-        batch = torch.arange(n)
-        hidden = spec.hidden_size
-        is_tanh = torch.zeros(4 * hidden, dtype=torch.bool)
-        is_tanh[2 * hidden:3 * hidden] = True
-        absolute2 = torch.where(is_tanh, CANDIDATE_ABSOLUTE, ACTIVATION_ABSOLUTE
-                                ).to(torch.float64).square() * eps2
-
-        def matmul(v, var, w):
-            """(value, variance) of v @ w.T: carried input variance, accumulation, rounding."""
-            value = v @ w.T
-            w2 = (w * w).T
-            return value, var @ w2 + acc2 * ((v * v) @ w2) + eps2 * value * value
-
-        h_n_var, c_n_var = [None] * (L * D), [None] * (L * D)
-        layer_input, layer_var = x, torch.zeros_like(x)
-        for layer in range(L):
-            if layer and training and spec.dropout >= 1:
-                layer_input, layer_var = torch.zeros_like(layer_input), torch.zeros_like(layer_var)
-            outs, out_vars = [], []
-            for d in range(D):
-                k = layer * D + d
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
-                b_ih, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"weight_hr{sfx}")
-                bias = None if b_ih is None else b_ih + p[f"bias_hh{sfx}"]
-                projected, projected_var = matmul(layer_input, layer_var, w_ih)
-                h, c = h0[k], c0[k]
-                h_var, c_var = torch.zeros_like(h), torch.zeros_like(c)
-                rows = [None] * steps
-                for s in range(steps):
-                    active = s < lengths_t
-                    t = (lengths_t - 1 - s).clamp_min(0) if d else torch.full((n,), s)
-                    zh, zh_var = matmul(h, h_var, w_hh)
-                    z = projected[t, batch] + zh
-                    z_var = projected_var[t, batch] + zh_var + eps2 * z * z
-                    if bias is not None:
-                        z = z + bias
-                        z_var = z_var + eps2 * (bias * bias + z * z)
-                    act = torch.where(is_tanh, torch.tanh(z), torch.sigmoid(z))
-                    slope = torch.where(is_tanh, 1 - act * act, act * (1 - act))
-                    act_var = slope * slope * z_var + eps2 * act * act + absolute2
-                    (i, f, g, o), (vi, vf, vg, vo) = act.chunk(4, -1), act_var.chunk(4, -1)
-                    fc, ig = f * c, i * g
-                    c_new = fc + ig
-                    c_new_var = (c * c * vf + f * f * c_var + eps2 * fc * fc
-                                 + g * g * vi + i * i * vg + eps2 * ig * ig
-                                 + eps2 * c_new * c_new)
-                    tc = torch.tanh(c_new)
-                    tc_var = ((1 - tc * tc) ** 2 * c_new_var + eps2 * tc * tc
-                              + ACTIVATION_ABSOLUTE ** 2 * eps2)
-                    h_new = o * tc
-                    h_new_var = tc * tc * vo + o * o * tc_var + eps2 * h_new * h_new
-                    if w_hr is not None:
-                        h_new, h_new_var = matmul(h_new, h_new_var, w_hr)
-                    mask = active[:, None]
-                    h, h_var = torch.where(mask, h_new, h), torch.where(mask, h_new_var, h_var)
-                    c, c_var = torch.where(mask, c_new, c), torch.where(mask, c_new_var, c_var)
-                    rows[s] = (t, active, h_new, h_new_var)
-                out = x.new_zeros(steps, n, h.shape[-1])
-                out_var = torch.zeros_like(out)
-                for t, active, row, row_var in rows:
-                    where = (t[active], batch[active])
-                    out = out.index_put(where, row[active])
-                    out_var = out_var.index_put(where, row_var[active])
-                outs.append(out)
-                out_vars.append(out_var)
-                h_n_var[k], c_n_var[k] = h_var, c_var
-            layer_input, layer_var = torch.cat(outs, dim=-1), torch.cat(out_vars, dim=-1)
-        variances = _finish(case, kind, n, layer_var, torch.stack(h_n_var), torch.stack(c_n_var))
-    return tuple(v.clamp_min(0).sqrt() for v in variances)

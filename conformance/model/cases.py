@@ -9,6 +9,7 @@ rounding to the spec's dtype, in float64 for the high-precision reference.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Union
 
@@ -135,14 +136,26 @@ class CaseRecipe:
     # -- building tensors ---------------------------------------------------------------
 
     def build(self, dtype: torch.dtype | None = None, device: str | None = None) -> Case:
-        """The tensors, on the spec's device/dtype unless overridden.
+        """The tensors, on the spec's device/dtype unless overridden: new tensors every call
+        (callers and candidates may change them in place).
 
         Values are drawn in float64 from the seed, rounded to the spec's dtype, and only then
         converted to `dtype`: a float64 build of a float16 recipe holds the same numbers.
         """
+        dtype = self.spec.dtype if dtype is None else dtype
+        device = self.spec.device if device is None else device
+        key = (self, dtype, device)
+        built = _BUILT.pop(key, None)
+        if built is None:
+            built = self._build(dtype, device)
+        if _size(built) <= _KEEP_ELEMENTS:
+            _BUILT[key] = built
+            while len(_BUILT) > _KEEP_BUILDS:
+                _BUILT.popitem(last=False)
+        return _copy(built)
+
+    def _build(self, dtype: torch.dtype, device: str) -> Case:
         spec = self.spec
-        dtype = spec.dtype if dtype is None else dtype
-        device = spec.device if device is None else device
         rng = np.random.default_rng(self.seed)
 
         def tensor(values: np.ndarray) -> torch.Tensor:
@@ -186,3 +199,32 @@ class CaseRecipe:
         if name.startswith("weight"):
             return values * scales.reshape(-1, 1) / np.sqrt(shape[1])
         return values * scales * 0.5  # biases
+
+
+# The last builds, by (recipe, dtype, device): one example is built several times over (the
+# candidate's run, the float64 truth, every gauge), and drawing and rounding its values cost
+# more than copying them. Only small cases are kept.
+_BUILT: OrderedDict = OrderedDict()
+_KEEP_BUILDS = 16
+_KEEP_ELEMENTS = 1 << 16
+
+
+def _tensors_of(case: Case) -> list[torch.Tensor]:
+    data = case.input.data if isinstance(case.input, PackedSequence) else case.input
+    return [*case.params.values(), data, *(case.hx or ())]
+
+
+def _size(case: Case) -> int:
+    return sum(t.numel() for t in _tensors_of(case))
+
+
+def _copy(case: Case) -> Case:
+    """`case` with every tensor copied (a PackedSequence's batch_sizes and indices too)."""
+    lstm_input = case.input
+    if isinstance(lstm_input, PackedSequence):
+        lstm_input = PackedSequence(*(None if t is None else t.clone() for t in lstm_input))
+    else:
+        lstm_input = lstm_input.clone()
+    hx = None if case.hx is None else type(case.hx)(t.clone() for t in case.hx)
+    return Case(spec=case.spec, params={k: v.clone() for k, v in case.params.items()},
+                input=lstm_input, hx=hx, pass_hx=case.pass_hx)

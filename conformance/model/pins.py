@@ -102,7 +102,7 @@ FUSED_CELL_UPDATE = CaseRecipe(
 # two layers of hidden size 1 and one step. Two errors of equal size meet in each element; in
 # one sample of the rounding model of four they cancel (its gauge read 1.5e-18 where it
 # usually reads 1.1e-16), while fused-torch's add (2.75e-17). The model's root-mean-square
-# error (rounding.spread) keeps the gauge from reading such a lucky sample.
+# error (variance.rms_error) keeps the gauge from reading such a lucky sample.
 FEW_EQUAL_ERRORS = CaseRecipe(
     LSTMSpec(1, 1, num_layers=2, bias=False, dropout=0.5, dtype=torch.float64), seq_len=1,
     batch=2, seed=45)

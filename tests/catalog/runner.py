@@ -46,13 +46,15 @@ def control_of(bug) -> str:
     raise KeyError(bug.name)
 
 
-def groups_by_first(control_order: dict[str, tuple[str, ...]]
+def groups_by_first(control_order: dict[str, tuple[str, ...]],
+                    only: frozenset[str] = frozenset()
                     ) -> list[tuple[list[str], list[str]]]:
     """(suite files in order, --impl refs) per subprocess of the self-test: per control, one
     group for the bugs that name no `first` module (with the control), in the control's
     order (`control_order[name]`), and one per `first` module named, that module first, then
     the control's order. A control runs every test, in the group of its unnamed bugs, or of
-    its first named module when every bug names one."""
+    its first named module when every bug names one; the groups of a control in `only` run
+    the modules of its order and no others."""
     refs = dict(CONTROLS)
     groups: dict[tuple[str, str], list[str]] = {}
     for name, _ in CONTROLS:
@@ -66,7 +68,10 @@ def groups_by_first(control_order: dict[str, tuple[str, ...]]
     for (name, first), members in groups.items():
         order = control_order[name]
         head = (first,) if first else ()
-        ordered.append((suite_files(head + tuple(m for m in order if m != first)), members))
+        files = suite_files(head + tuple(m for m in order if m != first))
+        if name in only:
+            files = [f for f in files if Path(f).name in order]
+        ordered.append((files, members))
     return ordered
 
 
