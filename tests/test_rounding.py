@@ -11,9 +11,10 @@ import math
 
 import torch
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conformance.checks import gradients as G
-from conformance.core import rounding
+from conformance.core import rounding, rounding_numpy
 from conformance.core.variance import rms_error
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
@@ -86,6 +87,26 @@ def test_at_float32_eps_the_model_errs_like_float32(recipe):
         assert model_error <= bound, (
             f"{name}: model error {model_error:.3g} > {bound:.3g} (nn.LSTM's own "
             f"{own_error:.3g}) on {recipe!r}")
+
+
+@settings(SETTINGS, max_examples=30)
+@given(cpu_recipes(), st.sampled_from([eps(torch.float32), eps(torch.float16),
+                                       eps(torch.bfloat16)]), st.booleans())
+def test_the_numpy_forward_is_the_torch_model(recipe, e, training):
+    """rounding.run without autograd (rounding_numpy) against rounding.results (torch, with
+    autograd): the same signs and operations, so their difference is float64 arithmetic's,
+    ten orders of magnitude below the model's error; and run dispatches to numpy."""
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    with torch.no_grad():
+        truth = tensors(unpack(run_reference(case)))
+        fast = rounding_numpy.results(case, e, [recipe.seed, 3], training)
+        ran = tensors(unpack(rounding.run(case, e, [recipe.seed, 3], training)))
+        slow = rounding.results(case, e, [recipe.seed, 3], training)
+    for name, f, r, s, t in zip(("output", "h_n", "c_n"), fast, ran, slow, truth):
+        assert f.shape == s.shape and f.dtype == s.dtype == torch.float64, (name, recipe)
+        assert torch.equal(f, r), (name, "rounding.run did not run the numpy forward")
+        if t.numel():
+            assert max_abs_diff(f, s) <= 1e-6 * max_abs_diff(s, t) + 1e-300, (name, recipe)
 
 
 def test_the_model_is_deterministic_per_seed():

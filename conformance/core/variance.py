@@ -1,7 +1,12 @@
 """The rounding model's spread: per element, the root mean square of its error over its random
-signs (rounding.py samples one draw of them), propagated to first order."""
+signs (rounding.py samples one draw of them), propagated to first order.
+
+In numpy: nothing here needs a gradient, and it is a loop over time steps of about a hundred
+operations on tiny arrays, each costing a fraction of a torch operation's overhead.
+"""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, _finish, _layout,
@@ -9,8 +14,17 @@ from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, 
 from conformance.model.cases import Case
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function, within an ulp of float64, without overflow."""
+    return 0.5 * np.tanh(0.5 * z) + 0.5
+
+
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
 def rms_error(case: Case, eps: float, accumulation: float | None = None,
-           training: bool = False) -> tuple:
+              training: bool = False) -> tuple:
     """Per element of (output, h_n, c_n): the root mean square of the model's error over its
     random signs, to first order (each operation's error carried by the derivatives, as
     variances; the errors of different operations taken as independent).
@@ -21,79 +35,83 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
     add). The spread cannot cancel."""
     acc = accumulation_eps(eps) if accumulation is None else accumulation
     eps2, acc2 = eps * eps, acc * acc
-    spec, p = case.spec, case.params
-    with torch.no_grad():
-        x, lengths, h0, c0, kind = _layout(case)
-        L, D = spec.num_layers, spec.num_directions
-        steps, n = x.shape[0], x.shape[1]
-        lengths_t = torch.tensor(lengths, dtype=torch.long)
-        batch = torch.arange(n)
-        hidden = spec.hidden_size
-        is_tanh = torch.zeros(4 * hidden, dtype=torch.bool)
-        is_tanh[2 * hidden:3 * hidden] = True
-        absolute2 = torch.where(is_tanh, CANDIDATE_ABSOLUTE, ACTIVATION_ABSOLUTE
-                                ).to(torch.float64).square() * eps2
+    spec = case.spec
+    p = {name: as_numpy(t) for name, t in case.params.items()}
+    x, lengths, h0, c0, kind = _layout(case)
+    x, h0, c0 = as_numpy(x), as_numpy(h0), as_numpy(c0)
+    L, D = spec.num_layers, spec.num_directions
+    steps, n = x.shape[0], x.shape[1]
+    lengths_a = np.asarray(lengths, dtype=np.int64)
+    batch = np.arange(n)
+    hidden = spec.hidden_size
+    g_gate = slice(2 * hidden, 3 * hidden)
+    absolute2 = np.full(4 * hidden, ACTIVATION_ABSOLUTE ** 2 * eps2)
+    absolute2[g_gate] = CANDIDATE_ABSOLUTE ** 2 * eps2
+    tanh_absolute2 = ACTIVATION_ABSOLUTE ** 2 * eps2
 
-        def matmul(v, var, w):
-            """(value, variance) of v @ w.T: carried input variance, accumulation, rounding."""
-            value = v @ w.T
-            w2 = (w * w).T
-            return value, var @ w2 + acc2 * ((v * v) @ w2) + eps2 * value * value
+    def matmul(v, var, w, w2):
+        """(value, variance) of v @ w.T (w2: (w * w).T): carried input variance, accumulation,
+        rounding."""
+        value = v @ w.T
+        return value, var @ w2 + acc2 * ((v * v) @ w2) + eps2 * value * value
 
-        h_n_var, c_n_var = [None] * (L * D), [None] * (L * D)
-        layer_input, layer_var = x, torch.zeros_like(x)
-        for layer in range(L):
-            if layer and training and spec.dropout >= 1:
-                layer_input, layer_var = torch.zeros_like(layer_input), torch.zeros_like(layer_var)
-            outs, out_vars = [], []
-            for d in range(D):
-                k = layer * D + d
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
-                b_ih, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"weight_hr{sfx}")
-                bias = None if b_ih is None else b_ih + p[f"bias_hh{sfx}"]
-                projected, projected_var = matmul(layer_input, layer_var, w_ih)
-                h, c = h0[k], c0[k]
-                h_var, c_var = torch.zeros_like(h), torch.zeros_like(c)
-                rows = [None] * steps
-                for s in range(steps):
-                    active = s < lengths_t
-                    t = (lengths_t - 1 - s).clamp_min(0) if d else torch.full((n,), s)
-                    zh, zh_var = matmul(h, h_var, w_hh)
-                    z = projected[t, batch] + zh
-                    z_var = projected_var[t, batch] + zh_var + eps2 * z * z
-                    if bias is not None:
-                        z = z + bias
-                        z_var = z_var + eps2 * (bias * bias + z * z)
-                    act = torch.where(is_tanh, torch.tanh(z), torch.sigmoid(z))
-                    slope = torch.where(is_tanh, 1 - act * act, act * (1 - act))
-                    act_var = slope * slope * z_var + eps2 * act * act + absolute2
-                    (i, f, g, o), (vi, vf, vg, vo) = act.chunk(4, -1), act_var.chunk(4, -1)
-                    fc, ig = f * c, i * g
-                    c_new = fc + ig
-                    c_new_var = (c * c * vf + f * f * c_var + eps2 * fc * fc
-                                 + g * g * vi + i * i * vg + eps2 * ig * ig
-                                 + eps2 * c_new * c_new)
-                    tc = torch.tanh(c_new)
-                    tc_var = ((1 - tc * tc) ** 2 * c_new_var + eps2 * tc * tc
-                              + ACTIVATION_ABSOLUTE ** 2 * eps2)
-                    h_new = o * tc
-                    h_new_var = tc * tc * vo + o * o * tc_var + eps2 * h_new * h_new
-                    if w_hr is not None:
-                        h_new, h_new_var = matmul(h_new, h_new_var, w_hr)
-                    mask = active[:, None]
-                    h, h_var = torch.where(mask, h_new, h), torch.where(mask, h_new_var, h_var)
-                    c, c_var = torch.where(mask, c_new, c), torch.where(mask, c_new_var, c_var)
-                    rows[s] = (t, active, h_new, h_new_var)
-                out = x.new_zeros(steps, n, h.shape[-1])
-                out_var = torch.zeros_like(out)
-                for t, active, row, row_var in rows:
-                    where = (t[active], batch[active])
-                    out = out.index_put(where, row[active])
-                    out_var = out_var.index_put(where, row_var[active])
-                outs.append(out)
-                out_vars.append(out_var)
-                h_n_var[k], c_n_var[k] = h_var, c_var
-            layer_input, layer_var = torch.cat(outs, dim=-1), torch.cat(out_vars, dim=-1)
-        variances = _finish(case, kind, n, layer_var, torch.stack(h_n_var), torch.stack(c_n_var))
+    h_n_var, c_n_var = [None] * (L * D), [None] * (L * D)
+    layer_input, layer_var = x, np.zeros_like(x)
+    for layer in range(L):
+        if layer and training and spec.dropout >= 1:
+            layer_input, layer_var = np.zeros_like(layer_input), np.zeros_like(layer_var)
+        outs, out_vars = [], []
+        for d in range(D):
+            k = layer * D + d
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
+            b_ih, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"weight_hr{sfx}")
+            bias = None if b_ih is None else b_ih + p[f"bias_hh{sfx}"]
+            w_hh2 = (w_hh * w_hh).T
+            w_hr2 = None if w_hr is None else (w_hr * w_hr).T
+            projected, projected_var = matmul(layer_input, layer_var, w_ih, (w_ih * w_ih).T)
+            h, c = h0[k], c0[k]
+            h_var, c_var = np.zeros_like(h), np.zeros_like(c)
+            out = np.zeros((steps, n, h.shape[-1]))
+            out_var = np.zeros_like(out)
+            for s in range(steps):
+                active = s < lengths_a
+                t = np.maximum(lengths_a - 1 - s, 0) if d else np.full(n, s)
+                zh, zh_var = matmul(h, h_var, w_hh, w_hh2)
+                z = projected[t, batch] + zh
+                z_var = projected_var[t, batch] + zh_var + eps2 * z * z
+                if bias is not None:
+                    z = z + bias
+                    z_var = z_var + eps2 * (bias * bias + z * z)
+                act = sigmoid(z)
+                act[:, g_gate] = np.tanh(z[:, g_gate])
+                slope = act * (1 - act)
+                slope[:, g_gate] = 1 - act[:, g_gate] * act[:, g_gate]
+                act_var = slope * slope * z_var + eps2 * act * act + absolute2
+                i, f, g, o = np.split(act, 4, axis=-1)
+                vi, vf, vg, vo = np.split(act_var, 4, axis=-1)
+                fc, ig = f * c, i * g
+                c_new = fc + ig
+                c_new_var = (c * c * vf + f * f * c_var + eps2 * fc * fc
+                             + g * g * vi + i * i * vg + eps2 * ig * ig
+                             + eps2 * c_new * c_new)
+                tc = np.tanh(c_new)
+                tc_var = (1 - tc * tc) ** 2 * c_new_var + eps2 * tc * tc + tanh_absolute2
+                h_new = o * tc
+                h_new_var = tc * tc * vo + o * o * tc_var + eps2 * h_new * h_new
+                if w_hr is not None:
+                    h_new, h_new_var = matmul(h_new, h_new_var, w_hr, w_hr2)
+                mask = active[:, None]
+                h, h_var = np.where(mask, h_new, h), np.where(mask, h_new_var, h_var)
+                c, c_var = np.where(mask, c_new, c), np.where(mask, c_new_var, c_var)
+                where = (t[active], batch[active])
+                out[where] = h_new[active]
+                out_var[where] = h_new_var[active]
+            outs.append(out)
+            out_vars.append(out_var)
+            h_n_var[k], c_n_var[k] = h_var, c_var
+        layer_input = np.concatenate(outs, axis=-1)
+        layer_var = np.concatenate(out_vars, axis=-1)
+    variances = _finish(case, kind, n, torch.from_numpy(layer_var),
+                        torch.from_numpy(np.stack(h_n_var)), torch.from_numpy(np.stack(c_n_var)))
     return tuple(v.clamp_min(0).sqrt() for v in variances)

@@ -1,0 +1,131 @@
+"""The rounding model's forward (rounding.results) where nothing needs a gradient, in numpy.
+
+The same operations in the same order, with the same random signs (drawn from the same torch
+generator, in the same sizes): the values differ from rounding.results' only where float64
+arithmetic itself differs between numpy and torch (the order of a matrix product's sums,
+tanh and sigmoid to within an ulp of float64), ten orders of magnitude below the errors the
+model models. The model is a loop over time steps of a few dozen operations on tiny arrays,
+where numpy's overhead per operation is a fraction of torch's: rounding.run, which the
+forward checks' gauges call, runs this (tests/test_rounding.py holds the two to each other).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, _finish, _layout,
+                                       _Rounder, _Signs, accumulation_eps)
+from conformance.core.variance import as_numpy, sigmoid
+from conformance.model.cases import Case
+
+
+class _NumpySigns(_Signs):
+    """_Signs' draws, as numpy arrays."""
+
+    def begin_step(self) -> None:
+        shapes, self.asked = self.asked, []
+        if not shapes:
+            self.queue = []
+            return
+        rows = shapes[0][0] if len(shapes[0]) == 2 else None
+        if rows and all(len(shape) == 2 and shape[0] == rows for shape in shapes):  # (N, w) each
+            widths = [shape[1] for shape in shapes]
+            drawn = self._kinds(self.draw(rows * sum(widths)).reshape(rows, -1))
+            spans = _spans(widths)
+            self.queue = [tuple(kind[:, a:b] for kind in drawn) for a, b in spans][::-1]
+        else:
+            sizes = [int(np.prod(shape)) for shape in shapes]
+            drawn = self._kinds(self.draw(sum(sizes)))
+            self.queue = [tuple(kind[a:b].reshape(shape) for kind in drawn)
+                          for (a, b), shape in zip(_spans(sizes), shapes)][::-1]
+
+    def draw(self, size: int) -> np.ndarray:
+        return super().draw(size).numpy()
+
+    def take(self, shape, kind: int) -> np.ndarray:
+        shape = tuple(shape)
+        self.asked.append(shape)
+        if self.queue:
+            piece = self.queue.pop()
+            if piece[0].shape == shape:
+                return piece[kind]
+            self.queue = []
+        return self._kinds(self.draw(int(np.prod(shape))).reshape(shape))[kind]
+
+
+def _spans(sizes: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of consecutive pieces of these sizes."""
+    ends = np.cumsum(sizes).tolist()
+    return list(zip([0] + ends[:-1], ends))
+
+
+def results(case: Case, eps: float, seed=0, training: bool = False,
+            accumulation: float | None = None) -> tuple:
+    """rounding.results(case, eps, seed, training, accumulation) without autograd."""
+    r = _Rounder(eps, seed, accumulation_eps(eps) if accumulation is None else accumulation)
+    signs = _NumpySigns(r.signs.generator, r.eps, r.accumulation_eps)
+    error = lambda shape: signs.take(shape, 0)
+    factor = lambda shape: signs.take(shape, 1)
+    rounded = lambda v: v * factor(v.shape)
+
+    def matmul(v, w, w2):
+        exact = v @ w.T
+        return rounded(exact + signs.take(exact.shape, 2) * np.sqrt((v * v) @ w2))
+
+    spec = case.spec
+    p = {name: as_numpy(t) for name, t in case.params.items()}
+    x, lengths, h0, c0, kind = _layout(case)
+    x, h0, c0 = as_numpy(x), as_numpy(h0), as_numpy(c0)
+    L, D = spec.num_layers, spec.num_directions
+    steps, n = x.shape[0], x.shape[1]
+    lengths_a = np.asarray(lengths, dtype=np.int64)
+    batch = np.arange(n)
+    hidden = spec.hidden_size
+    g_gate = slice(2 * hidden, 3 * hidden)
+    absolute = np.full(4 * hidden, ACTIVATION_ABSOLUTE)
+    absolute[g_gate] = CANDIDATE_ABSOLUTE
+    h_n, c_n = [None] * (L * D), [None] * (L * D)
+    layer_input = x
+    for layer in range(L):
+        if layer and training and spec.dropout >= 1:
+            layer_input = np.zeros_like(layer_input)
+        outs = []
+        for d in range(D):
+            k = layer * D + d
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
+            b_ih, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"weight_hr{sfx}")
+            bias = None if b_ih is None else rounded(b_ih + p[f"bias_hh{sfx}"])
+            w_hh2 = (w_hh * w_hh).T
+            w_hr2 = None if w_hr is None else (w_hr * w_hr).T
+            projected = matmul(layer_input, w_ih, (w_ih * w_ih).T)  # (T, N, 4H)
+            h, c = h0[k], c0[k]
+            out = np.zeros((steps, n, h.shape[-1]))
+            for s in range(steps):
+                signs.begin_step()
+                active = s < lengths_a
+                t = np.maximum(lengths_a - 1 - s, 0) if d else np.full(n, s)
+                z = rounded(projected[t, batch] + matmul(h, w_hh, w_hh2))
+                if bias is not None:
+                    z = rounded(z + bias)
+                exact = sigmoid(z)
+                exact[:, g_gate] = np.tanh(z[:, g_gate])
+                gates = exact + (np.abs(exact) * error(z.shape) + absolute * error(z.shape))
+                i, f, g, o = np.split(gates, 4, axis=-1)
+                c_new = rounded(rounded(f * c) + rounded(i * g))
+                tanh_c = np.tanh(c_new)
+                tanh_c = tanh_c + (np.abs(tanh_c) * error(c_new.shape)
+                                   + ACTIVATION_ABSOLUTE * error(c_new.shape))
+                h_new = rounded(o * tanh_c)
+                if w_hr is not None:
+                    h_new = matmul(h_new, w_hr, w_hr2)
+                mask = active[:, None]
+                h = np.where(mask, h_new, h)
+                c = np.where(mask, c_new, c)
+                out[t[active], batch[active]] = h_new[active]
+            outs.append(out)
+            h_n[k], c_n[k] = h, c
+        layer_input = np.concatenate(outs, axis=-1)
+    as_tensor = torch.from_numpy
+    return _finish(case, kind, n, as_tensor(layer_input), as_tensor(np.stack(h_n)),
+                   as_tensor(np.stack(c_n)))
