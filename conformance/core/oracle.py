@@ -27,10 +27,13 @@ def _kept_module(spec, params) -> torch.nn.LSTM:
     """A module for `spec` that only run_reference uses (never handed out), loaded with
     `params`."""
     lstm = _KEPT.pop(spec, None)
-    if lstm is None:  # built on the meta device: no draw from torch's generator, kept or not
-        kwargs = spec.lstm_kwargs()
-        device = kwargs.pop("device")
-        lstm = torch.nn.LSTM(**kwargs, device="meta").to_empty(device=device).eval()
+    if lstm is None:  # built on the cpu, its random initialization undone on the generator
+        state = torch.random.get_rng_state()
+        try:
+            lstm = torch.nn.LSTM(**spec.replace(device="cpu").lstm_kwargs())
+        finally:
+            torch.random.set_rng_state(state)
+        lstm = lstm.to(spec.device).eval()
     lstm.load_state_dict(params)
     _KEPT[spec] = lstm
     while len(_KEPT) > _KEEP:

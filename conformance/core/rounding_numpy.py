@@ -10,6 +10,9 @@ forward checks' gauges call, runs this (tests/test_rounding.py holds the two to 
 """
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import torch
 
@@ -30,32 +33,31 @@ class _NumpySigns(_Signs):
         rows = shapes[0][0] if len(shapes[0]) == 2 else None
         if rows and all(len(shape) == 2 and shape[0] == rows for shape in shapes):  # (N, w) each
             widths = [shape[1] for shape in shapes]
-            drawn = self._kinds(self.draw(rows * sum(widths)).reshape(rows, -1))
-            spans = _spans(widths)
-            self.queue = [tuple(kind[:, a:b] for kind in drawn) for a, b in spans][::-1]
+            e, f, a = self._kinds(self.draw(rows * sum(widths)).reshape(rows, -1))
+            self.queue = [(e[:, i:j], f[:, i:j], a[:, i:j]) for i, j in _spans(widths)][::-1]
         else:
-            sizes = [int(np.prod(shape)) for shape in shapes]
-            drawn = self._kinds(self.draw(sum(sizes)))
-            self.queue = [tuple(kind[a:b].reshape(shape) for kind in drawn)
-                          for (a, b), shape in zip(_spans(sizes), shapes)][::-1]
+            sizes = [math.prod(shape) for shape in shapes]
+            e, f, a = self._kinds(self.draw(sum(sizes)))
+            self.queue = [(e[i:j].reshape(shape), f[i:j].reshape(shape), a[i:j].reshape(shape))
+                          for (i, j), shape in zip(_spans(sizes), shapes)][::-1]
 
     def draw(self, size: int) -> np.ndarray:
-        return super().draw(size).numpy()
+        drawn = torch.randint(0, 2, (size,), generator=self.generator, dtype=torch.int8)
+        return 2.0 * drawn.numpy().astype(np.float64) - 1  # as _Signs.draw
 
     def take(self, shape, kind: int) -> np.ndarray:
-        shape = tuple(shape)
         self.asked.append(shape)
         if self.queue:
             piece = self.queue.pop()
             if piece[0].shape == shape:
                 return piece[kind]
             self.queue = []
-        return self._kinds(self.draw(int(np.prod(shape))).reshape(shape))[kind]
+        return self._kinds(self.draw(math.prod(shape)).reshape(shape))[kind]
 
 
 def _spans(sizes: list[int]) -> list[tuple[int, int]]:
     """(start, end) of consecutive pieces of these sizes."""
-    ends = np.cumsum(sizes).tolist()
+    ends = list(itertools.accumulate(sizes))
     return list(zip([0] + ends[:-1], ends))
 
 
@@ -84,6 +86,7 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
     g_gate = slice(2 * hidden, 3 * hidden)
     absolute = np.full(4 * hidden, ACTIVATION_ABSOLUTE)
     absolute[g_gate] = CANDIDATE_ABSOLUTE
+    forward_steps = np.repeat(np.arange(steps)[:, None], n, axis=1)  # t of each step, per row
     h_n, c_n = [None] * (L * D), [None] * (L * D)
     layer_input = x
     for layer in range(L):
@@ -104,14 +107,14 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
             for s in range(steps):
                 signs.begin_step()
                 active = s < lengths_a
-                t = np.maximum(lengths_a - 1 - s, 0) if d else np.full(n, s)
+                t = np.maximum(lengths_a - 1 - s, 0) if d else forward_steps[s]
                 z = rounded(projected[t, batch] + matmul(h, w_hh, w_hh2))
                 if bias is not None:
                     z = rounded(z + bias)
                 exact = sigmoid(z)
                 exact[:, g_gate] = np.tanh(z[:, g_gate])
                 gates = exact + (np.abs(exact) * error(z.shape) + absolute * error(z.shape))
-                i, f, g, o = np.split(gates, 4, axis=-1)
+                i, f, g, o = (gates[:, j * hidden:(j + 1) * hidden] for j in range(4))
                 c_new = rounded(rounded(f * c) + rounded(i * g))
                 tanh_c = np.tanh(c_new)
                 tanh_c = tanh_c + (np.abs(tanh_c) * error(c_new.shape)

@@ -55,6 +55,7 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
         value = v @ w.T
         return value, var @ w2 + acc2 * ((v * v) @ w2) + eps2 * value * value
 
+    forward_steps = np.repeat(np.arange(steps)[:, None], n, axis=1)  # t of each step, per row
     h_n_var, c_n_var = [None] * (L * D), [None] * (L * D)
     layer_input, layer_var = x, np.zeros_like(x)
     for layer in range(L):
@@ -76,7 +77,7 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
             out_var = np.zeros_like(out)
             for s in range(steps):
                 active = s < lengths_a
-                t = np.maximum(lengths_a - 1 - s, 0) if d else np.full(n, s)
+                t = np.maximum(lengths_a - 1 - s, 0) if d else forward_steps[s]
                 zh, zh_var = matmul(h, h_var, w_hh, w_hh2)
                 z = projected[t, batch] + zh
                 z_var = projected_var[t, batch] + zh_var + eps2 * z * z
@@ -88,8 +89,8 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
                 slope = act * (1 - act)
                 slope[:, g_gate] = 1 - act[:, g_gate] * act[:, g_gate]
                 act_var = slope * slope * z_var + eps2 * act * act + absolute2
-                i, f, g, o = np.split(act, 4, axis=-1)
-                vi, vf, vg, vo = np.split(act_var, 4, axis=-1)
+                i, f, g, o = (act[:, j * hidden:(j + 1) * hidden] for j in range(4))
+                vi, vf, vg, vo = (act_var[:, j * hidden:(j + 1) * hidden] for j in range(4))
                 fc, ig = f * c, i * g
                 c_new = fc + ig
                 c_new_var = (c * c * vf + f * f * c_var + eps2 * fc * fc
