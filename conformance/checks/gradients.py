@@ -29,7 +29,7 @@ follows the size of its terms, not of the (possibly cancelled) sum, and the gaug
 terms. For float64 the gauges are measured at float32 precision and scaled by
 eps(float64)/eps(float32), as the forward check does. Each gradient tensor also takes the
 forward check's whole-tensor test (Tolerance.rms_allowed): its root-mean-square error within
-RMS_MULTIPLE of the gauges' root-mean-square errors, the model's over all its samples.
+GRADIENT_RMS_MULTIPLE of the gauges' root-mean-square errors, the model's over all its samples.
 
 `check_gradcheck` (gradcheck.py) checks the candidate's backward against finite differences
 of its own forward.
@@ -50,8 +50,8 @@ from conformance.core.compare import structure_problems, tensors, unpack, value_
 from conformance.core.oracle import reference_module
 from conformance.core import rounding
 from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision, perturbation_seed, perturbed_case
-from conformance.core.tolerance import (GRADIENT_MULTIPLE, Tolerance, eps, max_abs_diff,
-                                        max_and_rms_diff, tolerance_for)
+from conformance.core.tolerance import (GRADIENT_MULTIPLE, GRADIENT_RMS_MULTIPLE, Tolerance, eps,
+                                        max_abs_diff, max_and_rms_diff, tolerance_for)
 
 def __getattr__(name: str):
     """check_gradcheck lives in gradcheck.py; reproduction snippets printed before the move
@@ -84,7 +84,8 @@ def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: f
     there and only the gauges bound the error. rms_gauge: the gauges' largest root-mean-square
     error (Tolerance.rms_allowed; inf: no whole-tensor test)."""
     return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error, truth,
-                         uncap_unresolved=True, multiple=GRADIENT_MULTIPLE, rms_gauge=rms_gauge)
+                         uncap_unresolved=True, multiple=GRADIENT_MULTIPLE, rms_gauge=rms_gauge,
+                         rms_multiple=GRADIENT_RMS_MULTIPLE)
 
 
 # -- leaves and backward -------------------------------------------------------------------

@@ -31,7 +31,8 @@ truth, the gauges are measured at float32 precision and scaled by eps(float64)/e
 
 A second test holds the whole tensor to the gauges' root-mean-square errors:
 
-    rms(candidate - truth) <= RMS_MULTIPLE * (1 + 3 / sqrt(n)) * rms_gauge
+    rms(candidate - truth) <= RMS_MULTIPLE * (1 + 3 / sqrt(n)) * rms_gauge  (gradients:
+                              GRADIENT_RMS_MULTIPLE)
                               + VALUE_ULPS * eps(dtype) * rms(truth)
 
 rms_gauge is the largest of the gauges' root-mean-square errors over the tensor's n elements
@@ -61,6 +62,10 @@ GRADIENT_MULTIPLE = 3.0
 # root-mean-square error over a whole tensor (see rms_allowed). Set from the built-ins', ONNX
 # Runtime's and Keras' largest ratio on the sweeps (README, "False alarms").
 RMS_MULTIPLE = 1.0
+# The gradient check's: fused-torch's float32 d/d weight_ih_l1 (4232 entries; two
+# bidirectional layers, saturating i and f gates) reached 1.00 of the allowance at 1, where the
+# other built-ins use 0.30-0.40 (pins.FUSED_WEIGHT_GRADIENT); at 1.5 that is 0.67.
+GRADIENT_RMS_MULTIPLE = 1.5
 VALUE_ULPS = 0.5  # of |truth| per element: the final rounding of a value to the dtype
 CAP_FRACTION = 0.5  # of the tensor's largest |truth|: the most any check allows
 
@@ -78,6 +83,7 @@ class Tolerance:
     multiple: float = MULTIPLE  # of the check (the gradient check: GRADIENT_MULTIPLE)
     # The largest of the gauges' root-mean-square errors over the tensor; inf: no such test.
     rms_gauge: float = math.inf
+    rms_multiple: float = RMS_MULTIPLE  # of the check (the gradient check: GRADIENT_RMS_MULTIPLE)
 
     def rms_allowed(self, truth: torch.Tensor) -> float:
         """Allowed root-mean-square |candidate - truth| over the whole tensor (inf: not
@@ -94,7 +100,7 @@ class Tolerance:
         if self.unresolved or not math.isfinite(self.rms_gauge) or n == 0:
             return math.inf
         values = truth.detach().to(torch.float64).square().mean().sqrt().item()
-        allowed = (RMS_MULTIPLE * (1 + 3 / math.sqrt(n)) * self.rms_gauge
+        allowed = (self.rms_multiple * (1 + 3 / math.sqrt(n)) * self.rms_gauge
                    + self.floor * values)
         return allowed if allowed < CAP_FRACTION * values else math.inf
 
@@ -151,7 +157,8 @@ def cap_of(truth: torch.Tensor | None, dtype) -> float:
 def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
                   sensitivity: float = 0.0, rounding_error: float = 0.0,
                   truth: torch.Tensor | None = None, uncap_unresolved: bool = False,
-                  multiple: float = MULTIPLE, rms_gauge: float = math.inf) -> Tolerance:
+                  multiple: float = MULTIPLE, rms_gauge: float = math.inf,
+                  rms_multiple: float = RMS_MULTIPLE) -> Tolerance:
     """The tolerance from the gauges, capped at CAP_FRACTION of max |truth| when `truth` (the
     whole tensor checked) is given, but never below MULTIPLE times nn.LSTM's own error (in
     float16, values in the subnormal range are off by 100% in nn.LSTM itself).
@@ -163,7 +170,7 @@ def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
     forward check correct implementations stay below the cap even there. `depth` is
     accepted for old callers and unused. rms_gauge: the largest of the gauges'
     root-mean-square errors over the tensor (inf, the default: no root-mean-square test),
-    times sqrt(2) in float64."""
+    times sqrt(2) in float64; rms_multiple: RMS_MULTIPLE, or the check's own."""
     if dtype == torch.float64:
         # The truth is nn.LSTM in float64, itself rounded: a candidate's difference from it
         # holds two implementations' rounding, whose root mean squares add as variances.
@@ -173,4 +180,4 @@ def tolerance_for(dtype, depth: int | None = None, reference_error: float = 0.0,
     if uncap_unresolved and unresolved:
         cap = math.inf
     return Tolerance(reference_error, VALUE_ULPS * eps(dtype), sensitivity, rounding_error,
-                     cap, unresolved, multiple, rms_gauge)
+                     cap, unresolved, multiple, rms_gauge, rms_multiple)
