@@ -231,6 +231,13 @@ def _layout(case: Case):
     return x, lengths, h0, c0, kind
 
 
+def layer_weights(params: dict, layer: int, direction: int) -> tuple:
+    """(W_ih, W_hh, b_ih, b_hh, W_hr) of one layer and direction (None where absent)."""
+    sfx = f"_l{layer}" + ("_reverse" if direction else "")
+    return (params[f"weight_ih{sfx}"], params[f"weight_hh{sfx}"], params.get(f"bias_ih{sfx}"),
+            params.get(f"bias_hh{sfx}"), params.get(f"weight_hr{sfx}"))
+
+
 def accumulation_eps(eps: float) -> float:
     """The precision matrix products accumulate in: float32 for float16 and bfloat16 (torch,
     BLAS, XLA and ONNX Runtime kernels all do), else the dtype's own."""
@@ -284,9 +291,7 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
         outs = []
         for d in range(D):
             k = layer * D + d
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
-            b_ih, b_hh, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"bias_hh{sfx}"), p.get(f"weight_hr{sfx}")
+            w_ih, w_hh, b_ih, b_hh, w_hr = layer_weights(p, layer, d)
             bias = None if b_ih is None else r(b_ih + b_hh)
             w_hh2 = (w_hh * w_hh).T.detach()
             w_hr2 = None if w_hr is None else (w_hr * w_hr).T.detach()

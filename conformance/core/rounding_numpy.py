@@ -16,9 +16,9 @@ import math
 import numpy as np
 import torch
 
-from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, _finish, _layout,
-                                       _Rounder, _Signs, accumulation_eps)
-from conformance.core.variance import as_numpy, sigmoid
+from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, _finish, _Rounder,
+                                       _Signs, accumulation_eps, layer_weights)
+from conformance.core.variance import numpy_layout, sigmoid
 from conformance.model.cases import Case
 
 
@@ -75,18 +75,13 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
         return rounded(exact + signs.take(exact.shape, 2) * np.sqrt((v * v) @ w2))
 
     spec = case.spec
-    p = {name: as_numpy(t) for name, t in case.params.items()}
-    x, lengths, h0, c0, kind = _layout(case)
-    x, h0, c0 = as_numpy(x), as_numpy(h0), as_numpy(c0)
+    p, x, h0, c0, kind, lengths_a, batch, forward_steps = numpy_layout(case)
     L, D = spec.num_layers, spec.num_directions
     steps, n = x.shape[0], x.shape[1]
-    lengths_a = np.asarray(lengths, dtype=np.int64)
-    batch = np.arange(n)
     hidden = spec.hidden_size
     g_gate = slice(2 * hidden, 3 * hidden)
     absolute = np.full(4 * hidden, ACTIVATION_ABSOLUTE)
     absolute[g_gate] = CANDIDATE_ABSOLUTE
-    forward_steps = np.repeat(np.arange(steps)[:, None], n, axis=1)  # t of each step, per row
     h_n, c_n = [None] * (L * D), [None] * (L * D)
     layer_input = x
     for layer in range(L):
@@ -95,10 +90,8 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
         outs = []
         for d in range(D):
             k = layer * D + d
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
-            b_ih, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"weight_hr{sfx}")
-            bias = None if b_ih is None else rounded(b_ih + p[f"bias_hh{sfx}"])
+            w_ih, w_hh, b_ih, b_hh, w_hr = layer_weights(p, layer, d)
+            bias = None if b_ih is None else rounded(b_ih + b_hh)
             w_hh2 = (w_hh * w_hh).T
             w_hr2 = None if w_hr is None else (w_hr * w_hr).T
             projected = matmul(layer_input, w_ih, (w_ih * w_ih).T)  # (T, N, 4H)

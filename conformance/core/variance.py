@@ -6,11 +6,13 @@ operations on tiny arrays, each costing a fraction of a torch operation's overhe
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
 from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, _finish, _layout,
-                                       accumulation_eps)
+                                       accumulation_eps, layer_weights)
 from conformance.model.cases import Case
 
 
@@ -21,6 +23,27 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def as_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
+
+
+class Arrays(NamedTuple):
+    """A case as the numpy loops over time steps take it (rounding._layout's layout)."""
+
+    params: dict  # name -> array
+    x: np.ndarray  # (T, N, F), user batch order
+    h0: np.ndarray  # (D*L, N, *)
+    c0: np.ndarray
+    kind: str  # "padded", "unbatched" or "packed"
+    lengths: np.ndarray  # per sequence
+    batch: np.ndarray  # arange(N)
+    forward_steps: np.ndarray  # (T, N): the time index of each step, per row
+
+
+def numpy_layout(case: Case) -> Arrays:
+    x, lengths, h0, c0, kind = _layout(case)
+    steps, n = x.shape[0], x.shape[1]
+    return Arrays({name: as_numpy(t) for name, t in case.params.items()}, as_numpy(x),
+                  as_numpy(h0), as_numpy(c0), kind, np.asarray(lengths, dtype=np.int64),
+                  np.arange(n), np.repeat(np.arange(steps)[:, None], n, axis=1))
 
 
 def rms_error(case: Case, eps: float, accumulation: float | None = None,
@@ -36,13 +59,9 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
     acc = accumulation_eps(eps) if accumulation is None else accumulation
     eps2, acc2 = eps * eps, acc * acc
     spec = case.spec
-    p = {name: as_numpy(t) for name, t in case.params.items()}
-    x, lengths, h0, c0, kind = _layout(case)
-    x, h0, c0 = as_numpy(x), as_numpy(h0), as_numpy(c0)
+    p, x, h0, c0, kind, lengths_a, batch, forward_steps = numpy_layout(case)
     L, D = spec.num_layers, spec.num_directions
     steps, n = x.shape[0], x.shape[1]
-    lengths_a = np.asarray(lengths, dtype=np.int64)
-    batch = np.arange(n)
     hidden = spec.hidden_size
     g_gate = slice(2 * hidden, 3 * hidden)
     absolute2 = np.full(4 * hidden, ACTIVATION_ABSOLUTE ** 2 * eps2)
@@ -55,7 +74,6 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
         value = v @ w.T
         return value, var @ w2 + acc2 * ((v * v) @ w2) + eps2 * value * value
 
-    forward_steps = np.repeat(np.arange(steps)[:, None], n, axis=1)  # t of each step, per row
     h_n_var, c_n_var = [None] * (L * D), [None] * (L * D)
     layer_input, layer_var = x, np.zeros_like(x)
     for layer in range(L):
@@ -64,10 +82,8 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
         outs, out_vars = [], []
         for d in range(D):
             k = layer * D + d
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            w_ih, w_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
-            b_ih, w_hr = p.get(f"bias_ih{sfx}"), p.get(f"weight_hr{sfx}")
-            bias = None if b_ih is None else b_ih + p[f"bias_hh{sfx}"]
+            w_ih, w_hh, b_ih, b_hh, w_hr = layer_weights(p, layer, d)
+            bias = None if b_ih is None else b_ih + b_hh
             w_hh2 = (w_hh * w_hh).T
             w_hr2 = None if w_hr is None else (w_hr * w_hr).T
             projected, projected_var = matmul(layer_input, layer_var, w_ih, (w_ih * w_ih).T)
