@@ -9,7 +9,8 @@ from conformance.model import pins
 from conformance.checks import gradients as G
 from conformance.core.failures import ConformanceFailure
 from conformance.core.registry import load
-from conformance.core.tolerance import GRADIENT_MULTIPLE, VALUE_ULPS, eps
+from conformance.core.tolerance import (GRADIENT_MULTIPLE, GRADIENT_RMS_MULTIPLE, RMS_MULTIPLE,
+                                        VALUE_ULPS, eps)
 from tests.catalog import bugs_gradients
 
 # The issue's measurement: float32 gradients at N=32, T=100, H=128.
@@ -77,6 +78,18 @@ def test_allowed_formula():
                                rounding_error=3e-5)
     expected = GRADIENT_MULTIPLE * 3e-5 + VALUE_ULPS * eps(torch.float32) * true.abs()
     assert torch.allclose(tol.allowed(true), expected)
+
+
+def test_whole_tensor_formula_has_the_gradient_multiple():
+    """The gradient check's root-mean-square allowance is GRADIENT_RMS_MULTIPLE times the
+    gauge (the forward check's is RMS_MULTIPLE), with the same (1 + 3 / sqrt(n))."""
+    true = torch.linspace(-1.0, 1.0, 100, dtype=torch.float64)
+    tol = G.gradient_tolerance(torch.float32, None, 1e-5, true, rms_gauge=2e-6)
+    rms_truth = true.square().mean().sqrt().item()
+    expected = (GRADIENT_RMS_MULTIPLE * 1.3 * 2e-6
+                + VALUE_ULPS * eps(torch.float32) * rms_truth)
+    assert GRADIENT_RMS_MULTIPLE != RMS_MULTIPLE
+    assert tol.rms_allowed(true) == pytest.approx(expected, rel=1e-12)
 
 
 def problems_with(recipe, change):

@@ -23,9 +23,9 @@ def reference_module(spec, params) -> torch.nn.LSTM:
     return lstm.eval()
 
 
-def _kept_module(spec, params) -> torch.nn.LSTM:
-    """A module for `spec` that only run_reference uses (never handed out), loaded with
-    `params`."""
+def _take_module(spec) -> torch.nn.LSTM:
+    """A module for `spec` that only run_reference uses (never handed out); out of the kept
+    ones while in use, so that no other caller loads its values into it meanwhile."""
     lstm = _KEPT.pop(spec, None)
     if lstm is None:  # built on the cpu, its random initialization undone on the generator
         state = torch.random.get_rng_state()
@@ -34,17 +34,23 @@ def _kept_module(spec, params) -> torch.nn.LSTM:
         finally:
             torch.random.set_rng_state(state)
         lstm = lstm.to(spec.device).eval()
-    lstm.load_state_dict(params)
+    return lstm
+
+
+def _keep_module(spec, lstm: torch.nn.LSTM) -> None:
     _KEPT[spec] = lstm
     while len(_KEPT) > _KEEP:
         _KEPT.popitem(last=False)
-    return lstm
 
 
 def run_reference(case: Case):
     """What nn.LSTM returns for `case` (no autograd)."""
+    lstm = _take_module(case.spec)
     with torch.no_grad():
-        return case.call(_kept_module(case.spec, case.params))
+        lstm.load_state_dict(case.params)
+        result = case.call(lstm)
+    _keep_module(case.spec, lstm)
+    return result
 
 
 def run_truth(recipe: CaseRecipe):

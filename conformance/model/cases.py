@@ -145,13 +145,18 @@ class CaseRecipe:
         dtype = self.spec.dtype if dtype is None else dtype
         device = self.spec.device if device is None else device
         key = (self, dtype, device)
+        try:
+            hash(key)
+        except TypeError:  # a field given as a list: nothing to key a kept build by
+            return self._build(dtype, device)
         built = _BUILT.pop(key, None)
         if built is None:
             built = self._build(dtype, device)
-        if _size(built) <= _KEEP_ELEMENTS:
-            _BUILT[key] = built
-            while len(_BUILT) > _KEEP_BUILDS:
-                _BUILT.popitem(last=False)
+            if _size(built) > _KEEP_ELEMENTS:
+                return built
+        _BUILT[key] = built
+        while len(_BUILT) > _KEEP_BUILDS:
+            _BUILT.popitem(last=False)
         return _copy(built)
 
     def _build(self, dtype: torch.dtype, device: str) -> Case:
