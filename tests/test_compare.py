@@ -16,8 +16,9 @@ from conformance.core.compare import (ResultShapeError, structure_problems, unpa
 from conformance.core.oracle import run_reference, run_truth
 from conformance.core.registry import Candidate
 from conformance.core import compare
+from conformance.core import gauge, tolerance
 from conformance.core.tolerance import (MULTIPLE, RMS_MULTIPLE, VALUE_ULPS, eps,
-                                        recurrence_depth, tolerance_for)
+                                        recurrence_depth, rms_gauge_of, tolerance_for)
 
 RECIPE = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),
                     seq_len=5, batch=3, hx="random", seed=7)
@@ -202,6 +203,52 @@ def test_whole_tensor_test_catches_a_bias_error_that_every_element_allows(monkey
         check_forward.in_process(shifted, WHOLE_TENSOR_RECIPE)
     monkeypatch.setattr(compare, "rms_deviation", lambda *args, **kwargs: None)
     check_forward.in_process(shifted, WHOLE_TENSOR_RECIPE)  # element-wise alone: passes
+
+
+def test_float64_whole_tensor_gauge_adds_the_truths_own_rounding_as_a_variance():
+    """In float64 the truth is nn.LSTM's own rounded result: its root-mean-square error (the
+    reference gauge) adds to the candidate's in quadrature, not the largest gauge twice."""
+    assert rms_gauge_of(torch.float64, 1e-16, 4e-16, 3e-16) == pytest.approx(
+        (16e-32 + 1e-32) ** 0.5, rel=1e-12)
+    assert rms_gauge_of(torch.float64, 2e-16) == pytest.approx(2 ** 0.5 * 2e-16, rel=1e-12)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        assert rms_gauge_of(dtype, 1e-7, 4e-7, 3e-7) == 4e-7
+        assert rms_gauge_of(dtype, 5e-7, 4e-7) == 5e-7
+
+
+HALF_RECIPE = CaseRecipe(LSTMSpec(6, 9, num_layers=2, dtype=torch.bfloat16), seq_len=14,
+                         batch=3, hx="random", seed=5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_half_dtypes_whole_tensor_gauge_reads_the_model_at_half_an_ulp(monkeypatch, dtype):
+    """float16 and bfloat16 (every operation computed in float32 and rounded once): the
+    forward whole-tensor gauge reads the rounding model at HALF_PRECISION_OP_ULPS, where the
+    model is the largest gauge; float32 reads it at a full ulp; the element-wise gauges never
+    change."""
+    recipe = HALF_RECIPE.replace(spec=HALF_RECIPE.spec.replace(dtype=dtype))
+    half = gauge.tolerances(recipe)
+    monkeypatch.setattr(gauge, "HALF_PRECISION_OP_ULPS", 1.0)
+    full = gauge.tolerances(recipe)
+    for h, f in zip(half, full):
+        assert (h.gauge, h.cap) == (f.gauge, f.cap)
+        assert max(h.reference_error, h.sensitivity) < f.rounding_error  # the model leads
+        if dtype == torch.float32:
+            assert h.rms_gauge == f.rms_gauge
+        else:
+            assert h.rms_gauge < 0.75 * f.rms_gauge
+            assert h.rms_gauge >= tolerance.HALF_PRECISION_OP_ULPS * f.rms_gauge
+
+
+def test_whole_tensor_test_catches_a_bfloat16_forget_bias_a_full_ulp_model_allows(monkeypatch):
+    """A bfloat16 forget-gate bias off by 0.06 (8 ulps of 1) passes every element's allowance
+    and, with the model read at a full ulp, the whole tensor too; at half an ulp it fails."""
+    from tests.power import ForgetBiasShifted, candidate
+    shifted = candidate(ForgetBiasShifted, 0.06)
+    with pytest.raises(ConformanceFailure, match="differs from nn.LSTM throughout"):
+        check_forward.in_process(shifted, HALF_RECIPE)
+    monkeypatch.setattr(gauge, "HALF_PRECISION_OP_ULPS", 1.0)
+    check_forward.in_process(shifted, HALF_RECIPE)
 
 
 def test_recurrence_depth_counts_steps_times_layers():

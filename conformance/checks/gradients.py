@@ -51,7 +51,8 @@ from conformance.core.oracle import reference_module
 from conformance.core import rounding
 from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision, perturbation_seed, perturbed_case
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, GRADIENT_RMS_MULTIPLE, Tolerance, eps,
-                                        max_abs_diff, max_and_rms_diff, tolerance_for)
+                                        max_abs_diff, max_and_rms_diff, rms_gauge_of,
+                                        tolerance_for)
 
 def __getattr__(name: str):
     """check_gradcheck lives in gradcheck.py; reproduction snippets printed before the move
@@ -331,9 +332,12 @@ def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: Gr
     return errors
 
 
-def rms_gauges(recipe: CaseRecipe, *gauges: dict) -> dict[str, float]:
-    """Per gradient: the largest root-mean-square error of the (max, rms) `gauges`."""
-    return {label: max(g[label][1] for g in gauges) for label in gauges[0]}
+def rms_gauges(recipe: CaseRecipe, reference: dict, *gauges: dict) -> dict[str, float]:
+    """Per gradient: the whole-tensor gauge (tolerance.rms_gauge_of) of the (max, rms) gauges,
+    nn.LSTM's own (`reference`) first."""
+    return {label: rms_gauge_of(recipe.spec.dtype, reference[label][1],
+                                *(g[label][1] for g in gauges))
+            for label in reference}
 
 
 def _maxima(gauge: dict) -> dict[str, float]:

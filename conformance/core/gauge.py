@@ -32,8 +32,8 @@ from conformance.model.cases import Case, CaseRecipe
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core import rounding, variance
-from conformance.core.tolerance import (Tolerance, eps, max_abs_diff, max_and_rms_diff,
-                                        tolerance_for)
+from conformance.core.tolerance import (HALF_PRECISION_OP_ULPS, Tolerance, eps, max_abs_diff,
+                                        max_and_rms_diff, rms_gauge_of, tolerance_for)
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
 
@@ -175,7 +175,8 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
 
     With the spread, each tolerance also gets a root-mean-square gauge (Tolerance.rms_allowed):
     the largest of the three gauges' root-mean-square errors over the tensor (the model's: its
-    sample's or its spread's, whichever is larger), times sqrt(2) in float64.
+    sample's or its spread's, whichever is larger, at HALF_PRECISION_OP_ULPS in float16 and
+    bfloat16), combined with nn.LSTM's own in float64 (tolerance.rms_gauge_of).
     """
     if truth is None:
         truth = results(recipe.build(dtype=torch.float64, device="cpu"))
@@ -188,8 +189,11 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
              else rounding_errors(recipe, truth, rounded, spread, with_rms=True))
     references = reference_errors(recipe, truth, results, expected, with_rms=True)
     moved = sensitivity(recipe, truth, results, moved, with_rms=True)
+    dtype = recipe.spec.dtype
+    op_ulps = HALF_PRECISION_OP_ULPS if dtype in (torch.float16, torch.bfloat16) else 1.0
     tols = []
     for (r, r_rms), (s, s_rms), (m, m_rms), t in zip(references, moved, model, truth):
-        rms_gauge = max(r_rms, s_rms, m_rms) if spread is not None else math.inf
+        rms_gauge = (rms_gauge_of(dtype, r_rms, s_rms, op_ulps * m_rms) if spread is not None
+                     else math.inf)
         tols.append(tolerance_for(recipe.spec.dtype, None, r, s, m, t, rms_gauge=rms_gauge))
     return tols
