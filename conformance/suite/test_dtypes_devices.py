@@ -28,6 +28,14 @@ def test_low_precision_long_saturated(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)
 
 
+@pytest.mark.conformance("bfloat16", "float16")
+@given(recipe=st.sampled_from([pins.BFLOAT16_WIDE, pins.FLOAT16_WIDE]))
+@example(recipe=pins.BFLOAT16_WIDE)
+@example(recipe=pins.FLOAT16_WIDE)
+def test_low_precision_wide(candidate, recipe, conformance_run):
+    conformance_run.check_forward(candidate, recipe)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @given(data=st.data())
 def test_device(candidate, device, data, conformance_run):

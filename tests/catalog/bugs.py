@@ -704,10 +704,11 @@ class Float64InFloat32(BaseLSTM):
 
 @bug("bf16-forget-bias-shifted")
 class BFloat16ForgetBiasShifted(BaseLSTM):
-    """A bfloat16 kernel whose forget-gate bias is 0.1 too large (a bias folded in at the
-    wrong place); every other dtype is right. The floor tolerance passed 0.3 (it allowed
-    0.75 + 0.75 |truth| in bfloat16 at depth 36), the element-wise test alone 0.1; nn.LSTM's
-    own bfloat16 error is about 0.8% of the output.
+    """A bfloat16 kernel whose forget-gate bias is 0.05 too large (a bias folded in at the
+    wrong place; the forget gate about 1% too open); every other dtype is right. The floor
+    tolerance passed 0.3 (it allowed 0.75 + 0.75 |truth| in bfloat16 at depth 36), the
+    element-wise test alone 0.1, the whole-tensor test with the rounding model at a full ulp
+    0.06; nn.LSTM's own bfloat16 error is about 0.8% of the output.
 
     Needs: dtype bfloat16, biases, seq_len >= 2 or hx given (c carried through f).
     """
@@ -717,7 +718,29 @@ class BFloat16ForgetBiasShifted(BaseLSTM):
         if self.spec.dtype != torch.bfloat16:
             return b
         h = b.shape[0] // 4
-        return torch.cat([b[:h], b[h:2 * h] + 0.1, b[2 * h:]])
+        return torch.cat([b[:h], b[h:2 * h] + 0.05, b[2 * h:]])
+
+
+@bug("bf16-accumulation", first="test_dtypes_devices.py")
+class BFloat16Accumulation(BaseLSTM):
+    """A bfloat16 kernel whose gate matmuls accumulate in bfloat16, one product at a time,
+    where every library accumulates in float32 and rounds the sum once (a hand-written inner
+    loop with a bfloat16 accumulator): the sum's rounding error grows with the number of
+    terms, input_size + hidden_size. At 256 terms it is 3.5x the correct built-ins' error
+    and 0.9x the whole-tensor allowance (not caught); at 768 (pins.BFLOAT16_WIDE) 1.4x.
+
+    Needs: dtype bfloat16, input_size + hidden_size of several hundred.
+    """
+
+    def preactivation(self, x_t, h, w: Weights):
+        if self.spec.dtype != torch.bfloat16:
+            return super().preactivation(x_t, h, w)
+        terms = torch.cat([x_t, h], -1)
+        weights = torch.cat([w.w_ih, w.w_hh], -1)
+        acc = torch.zeros(x_t.shape[0], weights.shape[0], dtype=x_t.dtype, device=x_t.device)
+        for k in range(weights.shape[1]):  # each partial sum rounded to bfloat16
+            acc = acc + terms[:, k:k + 1] * weights[:, k]
+        return acc if w.b_ih is None else acc + self.bias(w)
 
 
 @bug("f16-gate-in-f32")
