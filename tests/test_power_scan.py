@@ -1,0 +1,40 @@
+"""Meta-tests of the power scan (tests/power.py) on a made-up check: each example is caught
+above a threshold of its own, so the answers are known."""
+import math
+
+import pytest
+
+from tests import power
+
+THRESHOLDS = [1e-3 * 1.1 ** k for k in range(20)]  # example k caught where d >= THRESHOLDS[k]
+
+
+def made_up_scan():
+    recipes = list(range(len(THRESHOLDS)))
+    caught = lambda cls, d, k: d >= THRESHOLDS[k]  # noqa: E731
+    effect = lambda cls, d, k: 2 * d  # noqa: E731
+    owns = [1e-4] * len(recipes)
+    return power.scan("forward", "float32", "made up", None, recipes, owns, caught, effect,
+                      1.0, log=lambda s: None)
+
+
+def test_smallest_size_caught_is_bisected_to_a_quarter_octave():
+    row = made_up_scan()
+    needed = sorted(THRESHOLDS)[math.ceil(0.9 * len(THRESHOLDS)) - 1]  # 18 of 20 caught
+    assert needed <= row.d90 < needed * 2 ** 0.25 * 1.0001
+    assert row.effect90 == pytest.approx(2 * row.d90)
+
+
+def test_per_example_ratio_is_each_examples_own_threshold():
+    row = made_up_scan()
+    for threshold, ratio in zip(THRESHOLDS, row.per_example):
+        caught_at = ratio * 1e-4 / 2  # effect / own = 2 d / 1e-4
+        assert threshold <= caught_at < threshold * 4  # the grid's first size above it
+    assert row.per_example90 == sorted(row.per_example)[17]
+    assert row.per_example90 <= row.ratio * 1.0001  # never worse than the pooled measure
+
+
+def test_an_example_never_caught_leaves_no_per_example_ratio():
+    row = made_up_scan()
+    row.per_example[3] = None
+    assert row.per_example90 is None
