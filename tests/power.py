@@ -361,11 +361,12 @@ def table(rows: list[Row], n: int, title: str) -> str:
              "`correct`: the largest error of the four correct built-ins (numpy, fused-torch, "
              "naive-torch, lstmcell-loop; same measure, median), the spread a tolerance must "
              "allow; `effect/correct`: how close the check comes to that.", "",
-             "`per example`: each example on its own, the mistake's effect at the smallest "
-             "size caught there over nn.LSTM's own error there; the value 90% of the examples "
-             "reach or beat. It leaves out the spread of the mistake's effect across examples "
-             "(a forget-bias error barely moves a short example with c0 = 0, a d/dc error "
-             "compounds over long ones), which `effect/own` mixes in.", "",
+             "`per example (90%)`: each example on its own, the mistake's effect at the "
+             "smallest size caught there (and at every larger size tried) over nn.LSTM's own "
+             "error on that example; the value that 90% of the examples reach or beat. "
+             "`effect/own` compares medians over all examples at one size; this compares each "
+             "example with its own rounding and reads the hardest tenth, so it is the "
+             "stricter of the two where nn.LSTM happens to round well on a hard example.", "",
              "Sizes d are bisected to a factor 2^(1/4).", "",
              "| check | dtype | injected error | nn.LSTM own error | correct built-ins' error | smallest d caught | effect at that d | effect/own | effect/correct | per example (90%) |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -30,8 +30,7 @@ def test_per_example_ratio_is_each_examples_own_threshold():
     for threshold, ratio in zip(THRESHOLDS, row.per_example):
         caught_at = ratio * 1e-4 / 2  # effect / own = 2 d / 1e-4
         assert threshold <= caught_at < threshold * 4  # the grid's first size above it
-    assert row.per_example90 == sorted(row.per_example)[17]
-    assert row.per_example90 <= row.ratio * 1.0001  # never worse than the pooled measure
+    assert row.per_example90 == sorted(row.per_example)[17]  # 18 of 20 reach or beat it
 
 
 def test_an_example_never_caught_leaves_no_per_example_ratio():
