@@ -76,7 +76,8 @@ GRADIENT_RMS_MULTIPLE = 1.5
 # ulp. The element-wise test keeps the full ulp: it bounds the largest of many errors, where a
 # fused kernel's float32 intermediates can line up (fused-torch's bfloat16 forward at 0.65 of
 # it). Sweeps at a full ulp: correct libraries used at most 0.39 of the whole-tensor allowance
-# in bfloat16 and 0.34 in float16 (README, "False alarms"), so about 0.78 at a half.
+# in bfloat16 and 0.34 in float16; at half an ulp, 0.58 and 0.65 on 76,370 examples of every
+# built-in and adapter (README, "False alarms").
 HALF_PRECISION_OP_ULPS = 0.5
 VALUE_ULPS = 0.5  # of |truth| per element: the final rounding of a value to the dtype
 CAP_FRACTION = 0.5  # of the tensor's largest |truth|: the most any check allows
