@@ -262,11 +262,13 @@ class Row:
     @property
     def per_example90(self) -> float | None:
         """The per-example ratio that 90% of the examples reach or beat: on them, the check
-        catches the mistake once its effect is this many times nn.LSTM's own error there."""
-        if not self.per_example or any(r is None for r in self.per_example):
+        catches the mistake once its effect is this many times nn.LSTM's own error there.
+        None where more than 10% of the examples were never caught."""
+        if not self.per_example:
             return None
-        ranked = sorted(self.per_example)
-        return ranked[math.ceil(CAUGHT * len(ranked)) - 1]
+        ranked = sorted(math.inf if r is None else r for r in self.per_example)
+        value = ranked[math.ceil(CAUGHT * len(ranked)) - 1]
+        return None if math.isinf(value) else value
 
     @property
     def ratio(self) -> float | None:

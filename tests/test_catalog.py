@@ -24,7 +24,8 @@ from tests.catalog.runner import (CONTROLS, all_bugs, control_of, failed_tests, 
 
 # The families that catch a control's bugs first, cheapest catch first. Forward bugs fail the
 # all-axes test; gradient-only bugs (bugs_gradients.py, with the forward ones) fail the
-# gradient family, which therefore comes next. Each bug of bugs_beyond.py names the family
+# gradient family, which therefore comes next (bug-bf16-accumulation names its own first,
+# test_dtypes_devices.py: only its wide pins expose it). Each bug of bugs_beyond.py names the family
 # that catches it (`first`), which its group runs first: dropout, invalid input, metamorphic
 # (mutation, determinism).
 FIRST = {

@@ -22,6 +22,8 @@ def test_smallest_size_caught_is_bisected_to_a_quarter_octave():
     row = made_up_scan()
     needed = sorted(THRESHOLDS)[math.ceil(0.9 * len(THRESHOLDS)) - 1]  # 18 of 20 caught
     assert needed <= row.d90 < needed * 2 ** 0.25 * 1.0001
+    missed = max(d for d, rate in row.curve if d < row.d90 and rate < power.CAUGHT)
+    assert row.d90 / missed <= 2 ** 0.25 * 1.0001  # the bracket: a quarter octave, not sqrt(2)
     assert row.effect90 == pytest.approx(2 * row.d90)
 
 
@@ -33,7 +35,9 @@ def test_per_example_ratio_is_each_examples_own_threshold():
     assert row.per_example90 == sorted(row.per_example)[17]  # 18 of 20 reach or beat it
 
 
-def test_an_example_never_caught_leaves_no_per_example_ratio():
+def test_examples_never_caught_count_as_beyond_every_ratio():
     row = made_up_scan()
-    row.per_example[3] = None
+    row.per_example[3] = None  # one of 20: the 90% value is still read, one rank higher
+    assert row.per_example90 == sorted(r for r in row.per_example if r is not None)[17]
+    row.per_example[4] = row.per_example[5] = None  # three of 20: fewer than 90% caught
     assert row.per_example90 is None

@@ -29,7 +29,10 @@ follows the size of its terms, not of the (possibly cancelled) sum, and the gaug
 terms. For float64 the gauges are measured at float32 precision and scaled by
 eps(float64)/eps(float32), as the forward check does. Each gradient tensor also takes the
 forward check's whole-tensor test (Tolerance.rms_allowed): its root-mean-square error within
-GRADIENT_RMS_MULTIPLE of the gauges' root-mean-square errors, the model's over all its samples.
+GRADIENT_RMS_MULTIPLE of the gauges' largest root-mean-square error (the model's over all its
+samples; in float64 combined with nn.LSTM's own, tolerance.rms_gauge_of). The model is read at
+a full ulp here in every dtype: the half-ulp reading of float16 and bfloat16 is the forward
+check's.
 
 `check_gradcheck` (gradcheck.py) checks the candidate's backward against finite differences
 of its own forward.
@@ -82,8 +85,8 @@ def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: f
     gauges reach the cap, a correct candidate's error does too
     (pins.BFLOAT16_UNRESOLVED_GRADIENT: fused-torch in bfloat16 is 75% off on the largest
     entry of a gradient, where the model's gauge is 4x that entry), so the cap is dropped
-    there and only the gauges bound the error. rms_gauge: the gauges' largest root-mean-square
-    error (Tolerance.rms_allowed; inf: no whole-tensor test)."""
+    there and only the gauges bound the error. rms_gauge: the whole-tensor gauge (rms_gauges,
+    tolerance.rms_gauge_of; inf: no whole-tensor test)."""
     return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error, truth,
                          uncap_unresolved=True, multiple=GRADIENT_MULTIPLE, rms_gauge=rms_gauge,
                          rms_multiple=GRADIENT_RMS_MULTIPLE)

@@ -10,6 +10,7 @@ and the empty_batch column says FAIL. The compiled call runs in a child process 
 
     python docs/divergences/torch_compile_empty_batch.py     # exits 1 while the crash persists
 """
+import signal
 import subprocess
 import sys
 
@@ -29,8 +30,11 @@ def main() -> int:
     print("nn.LSTM returns output", tuple(output.shape), "h_n", tuple(h_n.shape))
     child = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True)
     print("torch.compile child process: exit status", child.returncode, child.stdout.strip())
-    if child.returncode != 0:
+    if child.returncode == -signal.SIGFPE:
         print("DIVERGENCE: the compiled LSTM kills the process on an empty float32 batch")
+        return 1
+    if child.returncode != 0:
+        print("another failure:", child.stderr.strip().splitlines()[-1:])
         return 1
     print("fixed")
     return 0
