@@ -156,6 +156,7 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
     done = 0
     skipped = 0  # recipes of KNOWN_CRASHES, not run
     seen: set[str] = set()  # Hypothesis starts every run with the same simple examples
+    crashes = KNOWN_CRASHES.get(name, (None, lambda recipe: False))[1]
     batch_seed = seed
     while done < examples and time.monotonic() - started < seconds:
         for recipe in draw_recipes(200, batch_seed):
@@ -165,13 +166,12 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
             if recipe is None or repr(recipe) in seen:
                 continue
             seen.add(repr(recipe))
+            if crashes(recipe):
+                skipped += 1
+                continue
             label, check = checks[done % len(checks)]
             if label == "gradients" and recipe.batch == 0:
                 label, check = checks[0]
-            crash = KNOWN_CRASHES.get(name)
-            if crash and crash[1](recipe):
-                skipped += 1
-                continue
             try:
                 watch.start()
                 with watch:

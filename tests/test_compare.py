@@ -241,7 +241,8 @@ def test_half_dtypes_whole_tensor_gauge_reads_the_model_at_half_an_ulp(monkeypat
 
 def test_whole_tensor_test_catches_a_bfloat16_forget_bias_a_full_ulp_model_allows(monkeypatch):
     """A bfloat16 forget-gate bias off by 0.05 passes every element's allowance and, with the
-    model read at a full ulp, the whole tensor too (0.82 of it); at half an ulp it fails (1.47x)."""
+    model read at a full ulp, the whole tensor too (0.82 of it); at half an ulp it fails
+    (1.47x)."""
     from tests.power import ForgetBiasShifted, candidate
     shifted = candidate(ForgetBiasShifted, 0.05)
     with pytest.raises(ConformanceFailure, match="differs from nn.LSTM throughout"):

@@ -36,10 +36,9 @@ A second test holds the whole tensor to the gauges' root-mean-square errors:
                               + VALUE_ULPS * eps(dtype) * rms(truth)
 
 rms_gauge (rms_gauge_of) is the largest of the gauges' root-mean-square errors over the
-tensor's n elements (gauge.py), the rounding model's read from its propagated spread; in the
-forward check, in float16 and bfloat16 on the cpu, the model's at HALF_PRECISION_OP_ULPS; in float64,
-combined with the truth's own rounding. The element-wise allowance
-has to cover the largest of many rounding errors, so it sits at twice a deliberately
+tensor's n elements (gauge.py), the rounding model's read from its propagated spread (in the
+forward check, in float16 and bfloat16 on the cpu, at HALF_PRECISION_OP_ULPS); in float64 it
+is combined with the truth's own rounding. The element-wise allowance has to cover the largest of many rounding errors, so it sits at twice a deliberately
 pessimistic gauge; a systematic error (a weight, a bias, a gate) that stays below it on every
 element still moves most of them, and their root mean square, which rounding keeps close to
 its gauge on every example, shows it. That test is what brings the smallest error caught

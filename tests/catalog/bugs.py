@@ -726,8 +726,9 @@ class BFloat16Accumulation(BaseLSTM):
     """A bfloat16 kernel whose gate matmuls accumulate in bfloat16, one product at a time,
     where every library accumulates in float32 and rounds the sum once (a hand-written inner
     loop with a bfloat16 accumulator; each product is rounded to bfloat16 too): the sum's
-    rounding error grows with the number of terms, input_size + hidden_size. At 256 terms it is 3.5x the correct built-ins' error
-    and 0.9x the whole-tensor allowance (not caught); at 768 (pins.BFLOAT16_WIDE) 1.4x.
+    rounding error grows with the number of terms, input_size + hidden_size. At 256 terms it
+    is 3.5x the correct built-ins' error and 0.9x the whole-tensor allowance (not caught); at
+    768 (pins.BFLOAT16_WIDE) 1.4x.
 
     Needs: dtype bfloat16, input_size + hidden_size of several hundred.
     """
