@@ -141,12 +141,17 @@ class ClosestCall:
         compare.deviation, compare.rms_deviation = self._deviation, self._rms_deviation
 
 
-def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
+def sweep(name: str, examples: int, seconds: float, seed: int, log,
+          only: str | None = None) -> dict:
+    """Sweep one candidate; only: "forward" or "gradients" to run that check alone."""
     candidate = registry.load(name)
     avoided = avoided_features(candidate)
     checks = [("forward", check_forward)]
     if "backward" not in avoided:
         checks.append(("gradients", check_gradients))
+    checks = [c for c in checks if only in (None, c[0])]
+    if not checks:
+        raise SystemExit(f"{name} has no {only} check (its declared features avoid it)")
     warm_up(candidate, seed)
     counts: collections.Counter = collections.Counter()
     failures = []
@@ -171,6 +176,8 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log) -> dict:
                 continue
             label, check = checks[done % len(checks)]
             if label == "gradients" and recipe.batch == 0:
+                if len(checks) == 1:
+                    continue  # the gradient check needs a batch
                 label, check = checks[0]
             try:
                 watch.start()
@@ -236,13 +243,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=600.0, help="per candidate")
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--out", default=None, help="Markdown file for the table")
+    parser.add_argument("--check", choices=("forward", "gradients"), default=None,
+                        help="run this check alone (default: both, in turn)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     Limits.timeout = 120.0
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     results = []
     for name in args.impl:
-        result = sweep(name, args.examples, args.seconds, args.seed, log)
+        result = sweep(name, args.examples, args.seconds, args.seed, log, args.check)
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s"
