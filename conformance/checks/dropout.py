@@ -145,7 +145,8 @@ def check_dropout_training(candidate, recipe: CaseRecipe) -> None:
                 problems = value_problems(recipe, actual, expected, truth,
                                           reference=_run_reference_training,
                                           model=gauge.rounding_reference(recipe, training=True),
-                                          spread=gauge.model_spread(recipe, training=True))
+                                          spread=gauge.model_spread(recipe, training=True),
+                                          samples=gauge.model_samples(recipe, training=True))
             runner.check(_prefixed(f"{label} (nn.LSTM in training mode is deterministic here)",
                                    problems))
             return

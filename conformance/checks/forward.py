@@ -38,7 +38,7 @@ def run_candidate(invocation: Invocation, case: Case) -> tuple:
 
 def forward_tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple,
                        reference=run_reference, moved: tuple | None = None,
-                       model=None, spread=None) -> list[Tolerance]:
+                       model=None, spread=None, samples=None) -> list[Tolerance]:
     """Per tensor (output, h_n, c_n), the tolerance a candidate gets on `recipe` (tolerance.py,
     gauge.py): from nn.LSTM's own error in the candidate's dtype, the rounding model's error
     and the example's sensitivity.
@@ -48,22 +48,25 @@ def forward_tolerances(recipe: CaseRecipe, expected: tuple, truth: tuple,
     rounding model run the same way (default `gauge.rounding_reference(recipe)`, eval mode).
     `moved`: its result on `gauge.perturbed_case(recipe)`, if already computed. `spread`: the
     model's root-mean-square error run the same way (default `gauge.model_spread(recipe)`,
-    eval mode)."""
+    eval mode). `samples`: the model's samples run the same way (default
+    `gauge.model_samples(recipe)`, eval mode)."""
     model = gauge.rounding_reference(recipe) if model is None else model
     spread = gauge.model_spread(recipe) if spread is None else spread
+    samples = gauge.model_samples(recipe) if samples is None else samples
     return gauge.tolerances(recipe, tensors(truth), tensors(expected),
                             results=lambda case: tensors(unpack(reference(case))),
                             moved=None if moved is None else tensors(moved),
-                            rounded=lambda case: tensors(unpack(model(case))), spread=spread)
+                            rounded=lambda case: tensors(unpack(model(case))), spread=spread,
+                            samples=samples)
 
 
 def value_problems(recipe: CaseRecipe, actual: tuple, expected: tuple, truth: tuple,
                    reference=run_reference, moved: tuple | None = None,
-                   model=None, spread=None) -> list:
-    """One Problem per tensor of `actual` out of tolerance; `reference`, `moved`, `model` and
-    `spread` as in forward_tolerances."""
+                   model=None, spread=None, samples=None) -> list:
+    """One Problem per tensor of `actual` out of tolerance; `reference`, `moved`, `model`,
+    `spread` and `samples` as in forward_tolerances."""
     problems = []
-    tols = forward_tolerances(recipe, expected, truth, reference, moved, model, spread)
+    tols = forward_tolerances(recipe, expected, truth, reference, moved, model, spread, samples)
     for name, got, want, true, tol in zip(TENSOR_NAMES, tensors(actual), tensors(expected),
                                           tensors(truth), tols):
         problem = value_problem(name, got, want, true, tol)

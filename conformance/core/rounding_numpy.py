@@ -62,8 +62,15 @@ def _spans(sizes: list[int]) -> list[tuple[int, int]]:
 
 
 def results(case: Case, eps: float, seed=0, training: bool = False,
-            accumulation: float | None = None) -> tuple:
-    """rounding.results(case, eps, seed, training, accumulation) without autograd."""
+            accumulation: float | None = None, samples: int | None = None):
+    """rounding.results(case, eps, seed, training, accumulation) without autograd.
+
+    samples: a list of that many independent samples of the model instead, from one run over
+    the batch repeated `samples` times (every operation's signs are drawn per element, so
+    each copy of the batch is a sample of its own; only the bias sum, one rounding per
+    parameter, is shared). The loop's cost is its per-operation overhead, so six samples
+    cost about 1.5 runs."""
+    copies = 1 if samples is None else samples
     r = _Rounder(eps, seed, accumulation_eps(eps) if accumulation is None else accumulation)
     signs = _NumpySigns(r.signs.generator, r.eps, r.accumulation_eps)
     error = lambda shape: signs.take(shape, 0)
@@ -76,8 +83,14 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
 
     spec = case.spec
     p, x, h0, c0, kind, lengths_a, batch, forward_steps = numpy_layout(case)
+    n = x.shape[1]  # of the case; the run's batch is `copies` times that
+    if copies > 1:
+        x, h0, c0 = (np.concatenate([a] * copies, axis=1) for a in (x, h0, c0))
+        lengths_a = np.tile(lengths_a, copies)
+        forward_steps = np.tile(forward_steps, (1, copies))
+        batch = np.arange(copies * n)
     L, D = spec.num_layers, spec.num_directions
-    steps, n = x.shape[0], x.shape[1]
+    steps, rows = x.shape[0], x.shape[1]
     hidden = spec.hidden_size
     g_gate = slice(2 * hidden, 3 * hidden)
     absolute = np.full(4 * hidden, ACTIVATION_ABSOLUTE)
@@ -96,7 +109,7 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
             w_hr2 = None if w_hr is None else (w_hr * w_hr).T
             projected = matmul(layer_input, w_ih, (w_ih * w_ih).T)  # (T, N, 4H)
             h, c = h0[k], c0[k]
-            out = np.zeros((steps, n, h.shape[-1]))
+            out = np.zeros((steps, rows, h.shape[-1]))
             for s in range(steps):
                 signs.begin_step()
                 active = s < lengths_a
@@ -123,5 +136,8 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
             h_n[k], c_n[k] = h, c
         layer_input = np.concatenate(outs, axis=-1)
     as_tensor = torch.from_numpy
-    return _finish(case, kind, n, as_tensor(layer_input), as_tensor(np.stack(h_n)),
-                   as_tensor(np.stack(c_n)))
+    output, h_n, c_n = layer_input, np.stack(h_n), np.stack(c_n)
+    drawn = [_finish(case, kind, n, as_tensor(output[:, k * n:(k + 1) * n]),
+                     as_tensor(h_n[:, k * n:(k + 1) * n]), as_tensor(c_n[:, k * n:(k + 1) * n]))
+             for k in range(copies)]
+    return drawn[0] if samples is None else drawn
