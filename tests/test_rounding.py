@@ -112,6 +112,33 @@ def test_the_numpy_forward_is_the_torch_model(recipe, e, training):
             assert max_abs_diff(f, s) <= 1e-6 * max_abs_diff(s, t) + 1e-300, (name, recipe)
 
 
+@settings(SETTINGS, max_examples=25)
+@given(cpu_recipes(), st.booleans())
+def test_samples_in_one_run_are_samples_of_the_case(recipe, training):
+    """rounding_numpy.results(samples=k) runs the batch repeated k times: at eps 0 every copy
+    is nn.LSTM on the case itself (every layout: packed, unbatched, batch_first, empty), and
+    at float32's eps the copies are different samples of about the same size."""
+    if training:
+        recipe = recipe.replace(spec=recipe.spec.replace(dropout=1.0))
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    with torch.no_grad():
+        truth = rounding.results(case, 0.0, 0, training, accumulation=0.0)
+        exact = rounding_numpy.results(case, 0.0, 1, training, accumulation=0.0, samples=3)
+        drawn = rounding_numpy.results(case, eps(torch.float32), 1, training, samples=3)
+        one = rounding_numpy.results(case, eps(torch.float32), 1, training)
+    assert len(exact) == len(drawn) == 3
+    for copy in exact:
+        for name, got, want in zip(("output", "h_n", "c_n"), copy, truth):
+            assert got.shape == want.shape, (name, recipe)
+            if want.numel():
+                assert max_abs_diff(got, want) <= 1e-12 * _scale(truth), (name, recipe)
+    size = max_abs_diff(one[0], truth[0]) if truth[0].numel() else 0.0
+    if size > 0:
+        errors = [max_abs_diff(copy[0], truth[0]) for copy in drawn]
+        assert not torch.equal(drawn[0][0], drawn[1][0]), recipe
+        assert all(0 < e < 100 * size for e in errors), (errors, size, recipe)
+
+
 def test_the_model_is_deterministic_per_seed():
     recipe = next(iter(_fixed_recipes()))
     case = recipe.build(dtype=torch.float64, device="cpu")

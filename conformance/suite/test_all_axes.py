@@ -14,6 +14,7 @@ from conformance.model import strategies as cs
 @example(recipe=pins.ILL_CONDITIONED_FLOAT32)
 @example(recipe=pins.FLOAT16_TINY)
 @example(recipe=pins.ORT_SMALL_OUTPUT_GATE)
+@example(recipe=pins.ORT_DEEP_SATURATED)
 @example(recipe=pins.FUSED_CELL_UPDATE.replace(spec=pins.FUSED_CELL_UPDATE.spec.replace(dropout=0.0)))
 def test_all_axes_random(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)
