@@ -279,24 +279,16 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
 
 
 # Samples of the rounding model's gradients. One sample can be lucky where a few errors of
-# equal size cancel (pins.FEW_EQUAL_GRADIENT_ERRORS: a float64 gradient of 4 entries, where
-# fused-torch's errors add); the element-wise gauge is SPREAD_MULTIPLE times their root mean
-# square per entry, or the largest sample if larger. (The forward gauge propagates the
-# variances instead, variance.rms_error; through autograd that would need a second backward
-# model.)
-#
-# A gradient's rounding error also rests on a few events
-# that many entries share (dW = sum_t dz_t x_t^T: an error in one dz_t moves a whole row), so
-# its root mean square over the tensor varies from sample to sample as a single number does,
-# not as a mean of n independent errors: on pins.FUSED_WEIGHT_GRADIENT, twelve samples of
-# d/d weight_ih_l1 (4232 entries) read 2.5e-7 to 9.8e-7, and on 40 random examples every
-# gradient check had a tensor whose first three samples differed by more than independent
-# entries allow (1 + 3 / sqrt(n)). A candidate's error is one such draw. So the whole-tensor
-# gauge is the largest sample's root mean square, and the test adds no (1 + 3 / sqrt(n)) of
-# its own (Tolerance.rms_entries_margin). Six samples: on the gradient power examples, six
-# and twelve catch the same sizes, three catch 1.4x larger ones (README, "Detection power").
-# Tiny examples, where a model run costs about a millisecond, get twelve: three read 4.4x
-# below 24's root mean square on pins.FEW_ENTRIES_FLOAT32_GRADIENT (4 entries).
+# equal size cancel (pins.FEW_EQUAL_GRADIENT_ERRORS); the element-wise gauge is SPREAD_MULTIPLE
+# times their root mean square per entry, or the largest sample if larger. A gradient's error
+# also rests on few events that many entries share (dW = sum_t dz_t x_t^T: an error in one
+# dz_t moves a whole row), so its root mean square over the tensor varies from sample to
+# sample as one number does, not as a mean of n: twelve samples of d/d weight_ih_l1 (4232
+# entries) read 2.5e-7 to 9.8e-7 on pins.FUSED_WEIGHT_GRADIENT. A candidate's error is one
+# such draw, so the whole-tensor gauge is the largest sample's, without (1 + 3 / sqrt(n))
+# (Tolerance.rms_entries_margin). Six: on the power examples six and twelve catch the same
+# sizes, three 1.4x larger ones. Tiny examples (a model run costs about a millisecond) get
+# twelve: three read 4.4x low on pins.FEW_ENTRIES_FLOAT32_GRADIENT (4 entries).
 GRADIENT_SAMPLES = 6
 SMALL_EXAMPLE_SAMPLES = 12
 SMALL_EXAMPLE = 8  # hidden_size * batch at most this: a weight gradient of 4 H^2 entries
