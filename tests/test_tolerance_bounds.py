@@ -106,7 +106,7 @@ def _gradient_bounds(recipe, dtype):
     rounding = G.gradient_rounding_errors(recipe, truth, model, with_rms=True)
     maxima = [{label: pair[0] for label, pair in g.items()} for g in (errors, sens, rounding)]
     tols = G.gradient_tolerances(recipe, truth.grads, *maxima,
-                                 G.rms_gauges(recipe, errors, sens, rounding))
+                                 G.rms_gauges(recipe, truth.grads, errors, sens, rounding))
     for label, tol in tols.items():
         true = truth.grads[label].to(torch.float64)
         _assert_below(f"d/d {label}", tol.allowed(true), true, recipe,

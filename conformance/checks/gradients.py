@@ -29,9 +29,8 @@ follows the size of its terms, not of the (possibly cancelled) sum, and the gaug
 terms. For float64 the gauges are measured at float32 precision and scaled by
 eps(float64)/eps(float32), as the forward check does. Each gradient tensor also takes the
 forward check's whole-tensor test (Tolerance.rms_allowed): its root-mean-square error within
-GRADIENT_RMS_MULTIPLE of the gauges' largest root-mean-square error (the model's: its largest
-sample's, GRADIENT_SAMPLES; in float64 combined with nn.LSTM's own, tolerance.rms_gauge_of),
-without the forward test's (1 + 3 / sqrt(n)). The model is read at
+GRADIENT_RMS_MULTIPLE of the gauges' largest root-mean-square error, as a bound on one draw
+(tolerance.draw_gauge; the model's: its largest sample's, GRADIENT_SAMPLES). The model is read at
 a full ulp here in every dtype: the half-ulp reading of float16 and bfloat16 is the forward
 check's.
 
@@ -55,7 +54,7 @@ from conformance.core.oracle import reference_module
 from conformance.core import rounding
 from conformance.core.gauge import SPREAD_MULTIPLE, gauge_precision, perturbation_seed, perturbed_case
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, GRADIENT_RMS_MULTIPLE, Tolerance, eps,
-                                        max_abs_diff, max_and_rms_diff, rms_gauge_of,
+                                        draw_gauge, max_abs_diff, max_and_rms_diff,
                                         tolerance_for)
 
 def __getattr__(name: str):
@@ -87,7 +86,7 @@ def gradient_tolerance(dtype: torch.dtype, depth: int | None, reference_error: f
     (pins.BFLOAT16_UNRESOLVED_GRADIENT: fused-torch in bfloat16 is 75% off on the largest
     entry of a gradient, where the model's gauge is 4x that entry), so the cap is dropped
     there and only the gauges bound the error. rms_gauge: the whole-tensor gauge (rms_gauges,
-    tolerance.rms_gauge_of; inf: no whole-tensor test)."""
+    tolerance.draw_gauge; inf: no whole-tensor test)."""
     return tolerance_for(dtype, None, reference_error, sensitivity, rounding_error, truth,
                          uncap_unresolved=True, multiple=GRADIENT_MULTIPLE, rms_gauge=rms_gauge,
                          rms_multiple=GRADIENT_RMS_MULTIPLE, rms_entries_margin=False)
@@ -285,10 +284,10 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
 # dz_t moves a whole row), so its root mean square over the tensor varies from sample to
 # sample as one number does, not as a mean of n: twelve samples of d/d weight_ih_l1 (4232
 # entries) read 2.5e-7 to 9.8e-7 on pins.FUSED_WEIGHT_GRADIENT. A candidate's error is one
-# such draw, so the whole-tensor gauge is the largest sample's, without (1 + 3 / sqrt(n))
-# (Tolerance.rms_entries_margin). Six: on the power examples six and twelve catch the same
-# sizes, three 1.4x larger ones. Tiny examples (a model run costs about a millisecond) get
-# twelve: three read 4.4x low on pins.FEW_ENTRIES_FLOAT32_GRADIENT (4 entries).
+# such draw, so the whole-tensor gauge is the largest sample's (tolerance.draw_gauge). Six:
+# on the power examples six and twelve catch the same sizes, three 1.4x larger ones. Tiny
+# examples (a model run costs about a millisecond) get twelve: three read 4.4x low on
+# pins.FEW_ENTRIES_FLOAT32_GRADIENT (4 entries).
 GRADIENT_SAMPLES = 6
 SMALL_EXAMPLE_SAMPLES = 12
 SMALL_EXAMPLE = 8  # hidden_size * batch at most this: a weight gradient of 4 H^2 entries
@@ -339,11 +338,13 @@ def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: Gr
     return errors
 
 
-def rms_gauges(recipe: CaseRecipe, reference: dict, *gauges: dict) -> dict[str, float]:
-    """Per gradient: the whole-tensor gauge (tolerance.rms_gauge_of) of the (max, rms) gauges,
-    nn.LSTM's own (`reference`) first."""
-    return {label: rms_gauge_of(recipe.spec.dtype, reference[label][1],
-                                *(g[label][1] for g in gauges))
+def rms_gauges(recipe: CaseRecipe, truth: dict, reference: dict, sensitivities: dict,
+               rounding: dict) -> dict[str, float]:
+    """Per gradient: the whole-tensor gauge (tolerance.draw_gauge) of the (max, rms) gauges:
+    nn.LSTM's own, the sensitivity, the model's largest sample. truth: the float64 grads."""
+    return {label: draw_gauge(recipe.spec.dtype, 0 if truth.get(label) is None
+                              else truth[label].numel(), reference[label][1],
+                              sensitivities[label][1], rounding[label][1])
             for label in reference}
 
 
@@ -381,7 +382,8 @@ def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
     problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads,
                                      _maxima(errors), _maxima(sensitivities),
                                      _maxima(rounding_errors),
-                                     rms_gauges(recipe, errors, sensitivities, rounding_errors))
+                                     rms_gauges(recipe, truth.grads, errors, sensitivities,
+                                                rounding_errors))
     return problems
 
 

@@ -32,7 +32,8 @@ from conformance.model.cases import Case, CaseRecipe
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core import rounding, variance
-from conformance.core.tolerance import (HALF_PRECISION_OP_ULPS, Tolerance, eps, max_abs_diff,
+from conformance.core.tolerance import (FEW_ENTRIES_MARGIN, HALF_PRECISION_OP_ULPS, Tolerance,
+                                        draw_gauge, eps, max_abs_diff,
                                         max_and_rms_diff, rms_gauge_of, tolerance_for)
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
@@ -134,15 +135,6 @@ def model_results(recipe: CaseRecipe, training: bool = False) -> Results:
 # closest (three bidirectional layers, saturating gates; pins.ORT_DEEP_SATURATED), it read
 # 2.9e-7 where samples read up to 7e-7. The whole-tensor gauge is the largest of these samples.
 MODEL_SAMPLES = 6
-# Where a tensor has few elements, one draw's root mean square is nearly a single |error|,
-# whose spread seven samples cannot bound (a draw exceeds all seven one time in eight, and
-# correct candidates come within 0.75 of the model): their largest is taken times
-# (1 + FEW_ENTRIES_MARGIN / n), 3x at n = 1, 1.25x at 8, 1.04x at 50. From a few dozen
-# elements on it fades: a draw's own spread (about 0.7 / sqrt(n)) is then far inside the
-# room correct candidates leave. A false-alarm sweep found Keras' float32 at 0.75 of the
-# largest sample alone on tensors of 2 and 6 elements (two layers of hidden size 1); 3
-# instead of 2 would cost the float32 forget-bias row 8.5x -> 10x of nn.LSTM's own error.
-FEW_ENTRIES_MARGIN = 2.0
 
 
 def model_samples(recipe: CaseRecipe, training: bool = False) -> Callable:
@@ -252,11 +244,8 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
             rms_gauge, margin = rms_gauge_of(dtype, r_rms, s_rms, op_ulps * m_rms), True
         else:
             # The model's: its samples' largest, or its first sample's or spread's (which
-            # cannot cancel, pins.FEW_EQUAL_ERRORS) if larger; times FEW_ENTRIES_MARGIN.
-            n = max(1, t.numel())
-            entries = 1 + 3 / math.sqrt(n)
-            rms_gauge = rms_gauge_of(dtype, entries * r_rms, entries * s_rms,
-                                     op_ulps * max(d_rms, m_rms) * (1 + FEW_ENTRIES_MARGIN / n))
+            # cannot cancel, pins.FEW_EQUAL_ERRORS) if larger.
+            rms_gauge = draw_gauge(dtype, t.numel(), r_rms, s_rms, op_ulps * max(d_rms, m_rms))
             margin = False
         tols.append(tolerance_for(recipe.spec.dtype, None, r, s, m, t, rms_gauge=rms_gauge,
                                   rms_entries_margin=margin))
