@@ -59,8 +59,8 @@ import torch
 # Runtime, Keras) used at most 0.70 of the allowance at 2 (Keras, float64) on sweeps of
 # 5,400-10,000 examples each (README, "False alarms": the closest calls).
 MULTIPLE = 2.0
-# The gradient check's: its rounding gauge is three samples of the model (gradients.py), not
-# propagated variances, and can read 3x below 24 samples' (a float64 d/d weight_hh of 440
+# The gradient check's: its rounding gauge is a few samples of the model (gradients.py), not
+# propagated variances, and three read 3x below 24 samples' (a float64 d/d weight_hh of 440
 # entries); at 2, lstmcell-loop used 0.94 of the allowance there, at 3 that is 0.63.
 GRADIENT_MULTIPLE = 3.0
 # Times the largest root-mean-square gauge, in the forward check's second test: the
