@@ -17,8 +17,9 @@ from conformance.core.oracle import run_reference, run_truth
 from conformance.core.registry import Candidate
 from conformance.core import compare
 from conformance.core import gauge
-from conformance.core.tolerance import (MULTIPLE, RMS_MULTIPLE, VALUE_ULPS, eps,
-                                        recurrence_depth, rms_gauge_of, tolerance_for)
+from conformance.core.tolerance import (FEW_ENTRIES_MARGIN, MULTIPLE, RMS_MULTIPLE, VALUE_ULPS,
+                                        draw_gauge, eps, recurrence_depth, rms_gauge_of,
+                                        tolerance_for)
 
 RECIPE = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),
                     seq_len=5, batch=3, hx="random", seed=7)
@@ -214,6 +215,21 @@ def test_float64_whole_tensor_gauge_adds_the_truths_own_rounding_as_a_variance()
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
         assert rms_gauge_of(dtype, 1e-7, 4e-7, 3e-7) == 4e-7
         assert rms_gauge_of(dtype, 5e-7, 4e-7) == 5e-7
+
+
+def test_draw_gauge_margins():
+    """draw_gauge: nn.LSTM's own error and the sensitivity, single draws of n errors, times
+    (1 + 3 / sqrt(n)); the model's largest sample times (1 + FEW_ENTRIES_MARGIN / n); in
+    float64 the truth's own rounding (nn.LSTM's, with its margin) added in quadrature."""
+    n = 16
+    entries, few = 1 + 3 / 4, 1 + FEW_ENTRIES_MARGIN / n
+    assert draw_gauge(torch.float32, n, 1e-7, 0.0, 0.0) == pytest.approx(entries * 1e-7)
+    assert draw_gauge(torch.float32, n, 0.0, 2e-7, 0.0) == pytest.approx(entries * 2e-7)
+    assert draw_gauge(torch.float32, n, 1e-7, 2e-7, 5e-7) == pytest.approx(few * 5e-7)
+    assert draw_gauge(torch.float32, 1, 0.0, 0.0, 5e-7) == pytest.approx(3 * 5e-7)
+    assert draw_gauge(torch.float32, 10 ** 6, 0.0, 0.0, 5e-7) == pytest.approx(5e-7, rel=1e-5)
+    assert draw_gauge(torch.float64, n, 1e-16, 0.0, 5e-16) == pytest.approx(
+        ((few * 5e-16) ** 2 + (entries * 1e-16) ** 2) ** 0.5)
 
 
 HALF_RECIPE = CaseRecipe(LSTMSpec(6, 9, num_layers=2, dtype=torch.bfloat16), seq_len=14,

@@ -20,7 +20,7 @@ from conformance.suite.test_dropout import P1_BIDIR
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_truth
 from conformance.core.registry import Candidate
-from conformance.core.tolerance import MULTIPLE, eps
+from conformance.core.tolerance import FEW_ENTRIES_MARGIN, MULTIPLE, eps
 
 SMALL = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),
                    seq_len=4, batch=3, lengths=(2, 4, 1), hx="random", seed=3)
@@ -173,7 +173,7 @@ def test_whole_tensor_gauge_is_the_largest_sample():
     tols = gauge.tolerances(recipe, samples=samples, rounded=gauge.model_results(recipe),
                             spread=gauge.model_spread(recipe))
     for tol, true in zip(tols, truth):
-        few = 1 + gauge.FEW_ENTRIES_MARGIN / true.numel()
+        few = 1 + FEW_ENTRIES_MARGIN / true.numel()
         assert not tol.rms_entries_margin
         assert tol.rms_gauge == pytest.approx(far * few, rel=1e-9)
         floor = tol.floor * true.square().mean().sqrt().item()

@@ -10,8 +10,7 @@ from conformance.checks import gradients as G
 from conformance.core.failures import ConformanceFailure
 from conformance.core.registry import load
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, GRADIENT_RMS_MULTIPLE, RMS_MULTIPLE,
-                                        tolerance_for,
-                                        VALUE_ULPS, eps)
+                                        VALUE_ULPS, eps, tolerance_for)
 from tests.catalog import bugs_gradients
 
 # The measurement: float32 gradients at N=32, T=100, H=128.
