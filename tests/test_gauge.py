@@ -20,7 +20,7 @@ from conformance.suite.test_dropout import P1_BIDIR
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_truth
 from conformance.core.registry import Candidate
-from conformance.core.tolerance import FEW_ENTRIES_MARGIN, MULTIPLE, eps
+from conformance.core.tolerance import FEW_ENTRIES_MARGIN, MULTIPLE, draw_gauge, eps
 
 SMALL = CaseRecipe(LSTMSpec(3, 4, num_layers=2, bidirectional=True, dtype=torch.float32),
                    seq_len=4, batch=3, lengths=(2, 4, 1), hx="random", seed=3)
@@ -96,7 +96,10 @@ def _gauged_paths():
         P1_FLOAT32, case, first, 2), first
     train_truth = _training(P1_FLOAT32.build(dtype=torch.float64, device="cpu"))
     yield "dropout p=1 training", P1_FLOAT32, forward_tolerances(
-        P1_FLOAT32, _training(case), train_truth, reference=_run_reference_training), train_truth
+        P1_FLOAT32, _training(case), train_truth, reference=_run_reference_training,
+        model=gauge.rounding_reference(P1_FLOAT32, training=True),
+        spread=gauge.model_spread(P1_FLOAT32, training=True),
+        samples=gauge.model_samples(P1_FLOAT32, training=True)), train_truth
 
 
 @pytest.mark.parametrize("path", list(_gauged_paths()), ids=lambda p: p[0])
@@ -111,6 +114,9 @@ def test_every_tolerance_path_gauges_rounding_only(path):
         bound = limit * (1 + true.abs().max().item())
         assert 0 < tol.sensitivity < bound, (name, tol)
         assert tol.reference_error < bound, (name, tol)
+        assert tol.rounding_error < bound, (name, tol)
+        if tol.rms_gauge != float("inf"):  # the whole-tensor test: read as one draw
+            assert tol.rms_gauge < bound and not tol.rms_entries_margin, (name, tol)
 
 
 @pytest.mark.parametrize("name", ["numpy", "fused-torch", "naive-torch", "lstmcell-loop"])
@@ -178,10 +184,18 @@ def test_whole_tensor_gauge_is_the_largest_sample():
         assert tol.rms_gauge == pytest.approx(far * few, rel=1e-9)
         floor = tol.floor * true.square().mean().sqrt().item()
         assert tol.rms_allowed(true) == pytest.approx(far * few + floor, rel=1e-9)
+    # The check's own path: the same formula, rebuilt from its components.
     plain = gauge.tolerances(recipe)
     references = gauge.reference_errors(recipe, truth, with_rms=True)
-    for tol, true, (_, reference_rms) in zip(plain, truth, references):
-        assert tol.rms_gauge >= (1 + 3 / true.numel() ** 0.5) * reference_rms
+    moved = gauge.sensitivity(recipe, truth, with_rms=True)
+    model = gauge.rounding_errors(recipe, truth, gauge.model_results(recipe),
+                                  gauge.model_spread(recipe), with_rms=True)
+    drawn = gauge.sample_rms(recipe, truth, gauge.model_samples(recipe))
+    for tol, true, (_, r), (_, s), (_, m), d in zip(plain, truth, references, moved, model,
+                                                     drawn):
+        assert not tol.rms_entries_margin
+        assert tol.rms_gauge == pytest.approx(
+            draw_gauge(recipe.spec.dtype, true.numel(), r, s, max(m, d)), rel=1e-12)
 
 
 def test_samples_see_the_errors_that_the_spread_misses():

@@ -102,8 +102,9 @@ def _gradient_bounds(recipe, dtype):
         errors = G.reference_gradient_errors(recipe, reference, truth, reference.weights,
                                              with_rms=True)
         sens = G.gradient_sensitivities(recipe, truth, reference.weights, with_rms=True)
-        model = G.run_model_gradients(recipe, reference.weights)
-    rounding = G.gradient_rounding_errors(recipe, truth, model, with_rms=True)
+        models = [G.run_model_gradients(recipe, reference.weights, k)
+                  for k in range(G.gradient_samples(recipe))]
+    rounding = G.gradient_rounding_errors(recipe, truth, *models, with_rms=True)
     maxima = [{label: pair[0] for label, pair in g.items()} for g in (errors, sens, rounding)]
     tols = G.gradient_tolerances(recipe, truth.grads, *maxima,
                                  G.rms_gauges(recipe, truth.grads, errors, sens, rounding))
