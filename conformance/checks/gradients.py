@@ -333,7 +333,7 @@ def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: Gr
         error = max(deviations.abs().max().item(),
                     SPREAD_MULTIPLE * squares.mean(0).sqrt().max().item()) * scale
         # The largest sample's root mean square (see GRADIENT_SAMPLES).
-        rms_error = deviations.flatten(1).square().mean(1).sqrt().max().item()
+        rms_error = squares.flatten(1).mean(1).sqrt().max().item()
         errors[label] = (error, rms_error * scale) if with_rms else error
     return errors
 

@@ -33,8 +33,7 @@ from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core import rounding, variance
 from conformance.core.tolerance import (HALF_PRECISION_OP_ULPS, Tolerance, draw_gauge, eps,
-                                        max_abs_diff, max_and_rms_diff, rms_gauge_of,
-                                        tolerance_for)
+                                        max_abs_diff, max_and_rms_diff, tolerance_for)
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
 
@@ -149,12 +148,15 @@ def model_samples(recipe: CaseRecipe, training: bool = False) -> Callable:
                                                samples=MODEL_SAMPLES)
 
 
-def sample_rms(recipe: CaseRecipe, truth: tuple, samples: Callable) -> list[float]:
+def sample_rms(recipe: CaseRecipe, truth: tuple, samples: Callable,
+               case: Case | None = None) -> list[float]:
     """Per result tensor: the largest root-mean-square error of the model's samples, scaled
-    to the dtype."""
+    to the dtype. case: the float64 cpu build of `recipe`, if already made."""
     _, scale = gauge_precision(recipe.spec.dtype)
+    if case is None:
+        case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.no_grad():
-        drawn = samples(recipe.build(dtype=torch.float64, device="cpu"))
+        drawn = samples(case)
     return [max(max_and_rms_diff(got[k], t, scale)[1] for got in drawn)
             for k, t in enumerate(truth)]
 
@@ -172,12 +174,15 @@ def model_spread(recipe: CaseRecipe, training: bool = False) -> Results:
 
 
 def rounding_errors(recipe: CaseRecipe, truth: tuple, rounded: Results,
-                    spread: Results | None = None, with_rms: bool = False) -> list:
+                    spread: Results | None = None, with_rms: bool = False,
+                    case: Case | None = None) -> list:
     """Per result tensor: max |rounded(float64 build) - truth|, and at least SPREAD_MULTIPLE
     times the largest `spread` of the same build if given; scaled to the dtype. with_rms:
-    (that, the root mean square of rounded - truth, and at least that of `spread`)."""
+    (that, the root mean square of rounded - truth, and at least that of `spread`). case: the
+    float64 cpu build of `recipe`, if already made."""
     _, scale = gauge_precision(recipe.spec.dtype)
-    case = recipe.build(dtype=torch.float64, device="cpu")
+    if case is None:
+        case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.no_grad():
         got = rounded(case)
         spreads = spread(case) if spread is not None else [None] * len(truth)
@@ -215,8 +220,8 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     sensitivity's root-mean-square errors times (1 + 3 / sqrt(n)), the model's largest sample's
     (MODEL_SAMPLES; its spread's if larger; at HALF_PRECISION_OP_ULPS in float16 and bfloat16
     on the cpu) times (1 + FEW_ENTRIES_MARGIN / n), combined with nn.LSTM's own in float64.
-    Without samples: the largest of the three, the model's its sample's or spread's, and
-    Tolerance.rms_allowed adds (1 + 3 / sqrt(n)).
+    Without samples or spread (samples=None: the self-consistency checks, which compare
+    element-wise only): no whole-tensor test.
     """
     if truth is None:
         truth = results(recipe.build(dtype=torch.float64, device="cpu"))
@@ -228,9 +233,11 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
             samples = model_samples(recipe)
     spread = None if spread is DEFAULT else spread
     samples = None if samples is DEFAULT or spread is None else samples
-    drawn = [None] * len(truth) if samples is None else sample_rms(recipe, truth, samples)
+    case64 = recipe.build(dtype=torch.float64, device="cpu") if rounded is not None else None
+    drawn = ([None] * len(truth) if samples is None
+             else sample_rms(recipe, truth, samples, case64))
     model = ([(0.0, 0.0)] * len(truth) if rounded is None
-             else rounding_errors(recipe, truth, rounded, spread, with_rms=True))
+             else rounding_errors(recipe, truth, rounded, spread, with_rms=True, case=case64))
     references = reference_errors(recipe, truth, results, expected, with_rms=True)
     moved = sensitivity(recipe, truth, results, moved, with_rms=True)
     dtype = recipe.spec.dtype
@@ -239,15 +246,10 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     tols = []
     for (r, r_rms), (s, s_rms), (m, m_rms), t, d_rms in zip(references, moved, model, truth,
                                                             drawn):
-        if spread is None:
-            rms_gauge, margin = math.inf, True
-        elif d_rms is None:
-            rms_gauge, margin = rms_gauge_of(dtype, r_rms, s_rms, op_ulps * m_rms), True
-        else:
-            # The model's: its samples' largest, or its first sample's or spread's (which
-            # cannot cancel, pins.FEW_EQUAL_ERRORS) if larger.
-            rms_gauge = draw_gauge(dtype, t.numel(), r_rms, s_rms, op_ulps * max(d_rms, m_rms))
-            margin = False
+        # The model's: its samples' largest, or its first sample's or spread's (which cannot
+        # cancel, pins.FEW_EQUAL_ERRORS) if larger.
+        rms_gauge = (math.inf if d_rms is None
+                     else draw_gauge(dtype, t.numel(), r_rms, s_rms, op_ulps * max(d_rms, m_rms)))
         tols.append(tolerance_for(recipe.spec.dtype, None, r, s, m, t, rms_gauge=rms_gauge,
-                                  rms_entries_margin=margin))
+                                  rms_entries_margin=False))
     return tols

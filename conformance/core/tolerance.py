@@ -104,8 +104,8 @@ class Tolerance:
     # beyond `multiple` times the gauges (larger than the values) can be told from rounding.
     unresolved: bool = False
     multiple: float = MULTIPLE  # of the check (the gradient check: GRADIENT_MULTIPLE)
-    # The whole-tensor gauge (draw_gauge, or rms_gauge_of without the model's samples): from
-    # the gauges' root-mean-square errors over the tensor; inf: no such test.
+    # The whole-tensor gauge (draw_gauge): from the gauges' root-mean-square errors over the
+    # tensor; inf: no such test.
     rms_gauge: float = math.inf
     rms_multiple: float = RMS_MULTIPLE  # of the check (the gradient check: GRADIENT_RMS_MULTIPLE)
     # Whether rms_allowed adds the (1 + 3 / sqrt(n)) by which a root mean square of n
