@@ -281,43 +281,46 @@ class Row:
         return self.effect90 / self.correct
 
 
-def scan(kind, dtype, name, cls, recipes, owns, caught, effect, start, log) -> Row:
-    """Sizes start, start/4, ... while caught; then sizes between the last caught and the
-    first missed, halving the bracket's log down to a factor 2**(1/4); stop once the catch
-    rate is below 10% (or after 12 sizes). `owns`: nn.LSTM's own error per recipe."""
-    hits: dict[float, list[bool]] = {}
+STEP = 2 ** 0.25  # the resolution of every size found: a quarter octave
 
-    def rate(d: float) -> float:
-        if d not in hits:
-            hits[d] = [bool(caught(cls, d, r)) for r in recipes]
-            log(f"  {kind} {dtype} {name}: d={d:.3g} caught {sum(hits[d]) / len(recipes):.0%}")
-        return sum(hits[d]) / len(recipes)
 
+def threshold(caught, cls, recipe, start: float) -> float | None:
+    """The smallest size caught on `recipe` (to a factor STEP), with every larger size down
+    from `start` caught: sizes start, start/4, ... while caught, then the bracket between the
+    last size caught and the first missed halved in log. None where `start` is missed."""
+    if not caught(cls, start, recipe):
+        return None
     d = start
-    while d > 1e-18 and rate(d) >= CAUGHT:
+    while d > 1e-18 and caught(cls, d / 4, recipe):
         d /= 4
-    if d * 4 <= start:  # bisect (in log) between the last size caught and the first missed
-        low, high = d, d * 4
-        while high / low > 2 ** 0.25 * 1.0001:
-            middle = math.sqrt(low * high)
-            low, high = (middle, high) if rate(middle) < CAUGHT else (low, middle)
-    while d > 1e-18 and rate(d) >= 0.1 and len(hits) < 12:
-        d /= 4
-    rates = {size: sum(h) / len(recipes) for size, h in hits.items()}
-    caught_sizes = [s for s, r in rates.items() if r >= CAUGHT]
-    d90 = min(caught_sizes) if caught_sizes else None
+    low, high = d / 4, d
+    while high / low > STEP * 1.0001:
+        middle = math.sqrt(low * high)
+        low, high = (low, middle) if caught(cls, middle, recipe) else (middle, high)
+    return high
+
+
+def scan(kind, dtype, name, cls, recipes, owns, caught, effect, start, log) -> Row:
+    """Each example's own smallest size caught (threshold, to a quarter octave); the catch
+    rate at a size is the share of examples caught there, and the smallest size caught on
+    >= CAUGHT of them is read from the thresholds. `owns`: nn.LSTM's own error per recipe.
+
+    Bisecting each example (not one grid for all) matters for the per-example ratio: on a
+    shared grid coarse below the 90% size, an example caught at 1.2e-6 but not at the grid's
+    next size down reads as caught at 4x its threshold."""
+    thresholds = [threshold(caught, cls, recipe, start) for recipe in recipes]
+    found = sorted(t for t in thresholds if t is not None)
+    log(f"  {kind} {dtype} {name}: thresholds "
+        + " ".join(f"{t:.2g}" for t in found) + f" ({len(recipes) - len(found)} never)")
+    needed = math.ceil(CAUGHT * len(recipes))
+    d90 = found[needed - 1] if len(found) >= needed else None
     effect90 = None if d90 is None else statistics.median(effect(cls, d90, r) for r in recipes)
-    per_example = []
-    sizes = sorted(hits, reverse=True)
-    for k, recipe in enumerate(recipes):
-        smallest = None
-        for size in sizes:  # the smallest size caught here, with every larger size caught
-            if not hits[size][k]:
-                break
-            smallest = size
-        per_example.append(None if smallest is None or not owns[k]
-                           else effect(cls, smallest, recipe) / owns[k])
-    curve = sorted(rates.items(), reverse=True)
+    per_example = [None if t is None or not own else effect(cls, t, recipe) / own
+                   for t, recipe, own in zip(thresholds, recipes, owns)]
+    smallest = (found[0] if found else start) / STEP
+    sizes = [start / STEP ** k for k in range(400) if start / STEP ** k >= smallest / 1.0001]
+    curve = [(size, sum(t is not None and t <= size * 1.0001 for t in thresholds) / len(recipes))
+             for size in sizes]
     return Row(kind, str(dtype).removeprefix("torch."), name, statistics.median(owns), curve,
                d90, effect90, per_example=per_example)
 
@@ -369,7 +372,8 @@ def table(rows: list[Row], n: int, title: str) -> str:
              "`effect/own` compares medians over all examples at one size; this compares each "
              "example with its own rounding and reads the hardest tenth, so it is the "
              "stricter of the two where nn.LSTM happens to round well on a hard example.", "",
-             "Sizes d are bisected to a factor 2^(1/4).", "",
+             "Each example's smallest size caught is bisected on its own to a factor 2^(1/4); "
+             "the smallest size caught on 90% of the examples is read from them.", "",
              "| check | dtype | injected error | nn.LSTM own error | correct built-ins' error | smallest d caught | effect at that d | effect/own | effect/correct | per example (90%) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

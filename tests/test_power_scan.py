@@ -31,8 +31,22 @@ def test_per_example_ratio_is_each_examples_own_threshold():
     row = made_up_scan()
     for threshold, ratio in zip(THRESHOLDS, row.per_example):
         caught_at = ratio * 1e-4 / 2  # effect / own = 2 d / 1e-4
-        assert threshold <= caught_at < threshold * 4  # the grid's first size above it
+        assert threshold <= caught_at < threshold * power.STEP * 1.0001  # bisected per example
     assert row.per_example90 == sorted(row.per_example)[17]  # 18 of 20 reach or beat it
+
+
+def test_catch_rate_curve_counts_the_examples_caught_at_each_size():
+    row = made_up_scan()
+    for d, rate in row.curve:
+        assert rate == sum(d * 1.0001 >= t for t in THRESHOLDS) / len(THRESHOLDS)
+    assert max(rate for _, rate in row.curve) == 1.0 and min(rate for _, rate in row.curve) == 0.0
+
+
+def test_a_non_monotonic_example_counts_from_its_largest_miss():
+    # caught above 1e-2 and in a window 1e-4..2e-4 only: the window is not reached
+    caught = lambda cls, d, k: d >= 1e-2 or 1e-4 <= d <= 2e-4  # noqa: E731
+    t = power.threshold(caught, None, 0, 1.0)
+    assert 1e-2 <= t < 1e-2 * power.STEP * 1.0001
 
 
 def test_examples_never_caught_count_as_beyond_every_ratio():

@@ -4,7 +4,9 @@ JAX, loaded with nn.LSTM's parameters.
 One `nn.RNN(nn.LSTMCell(H), return_carry=True)` per layer; bidirectional layers are
 `nn.Bidirectional(forward RNN, nn.RNN(..., reverse=True, keep_order=True))` with the default
 concatenation; packed input goes in as `seq_lengths`; hx as `initial_carry` (Flax's LSTM
-carry is `(c, h)`); the cell is built with `dtype` and `param_dtype` the spec's dtype.
+carry is `(c, h)`); the cell is built with `dtype` and `param_dtype` the spec's dtype. Each
+layer's `apply` runs under `jax.jit`, made once per (hidden size, dtype, direction) and kept,
+as a deployed Flax model runs: XLA compiles once per input shape and parameters are arguments.
 
 float64: JAX computes in float32 unless `jax_enable_x64` is on. Building a float64 candidate
 turns it on (`jax.config.update("jax_enable_x64", True)`, process-wide, and kept on: it
@@ -80,10 +82,35 @@ def cell_params(params, suffix: str, hidden: int, bias: bool, dtype: torch.dtype
     return out
 
 
+def _layer(hidden: int, dtype: torch.dtype, bidirectional: bool):
+    """One layer's module and its jitted apply(variables, x, carry, seq_lengths), made once
+    per configuration: a module built anew per candidate would be traced and compiled anew
+    on every call (about 0.8 s even for a shape seen before), where jax.jit keeps the
+    compiled program per input shape, as a deployed Flax model does."""
+    key = (hidden, dtype, bidirectional)
+    if key not in _LAYERS:
+        import jax
+        from flax import linen as nn
+
+        dt = _jax_dtype(dtype)
+
+        def rnn(reverse=False):
+            cell = nn.LSTMCell(hidden, dtype=dt, param_dtype=dt)
+            return nn.RNN(cell, return_carry=True, reverse=reverse, keep_order=reverse)
+
+        layer = (nn.Bidirectional(rnn(), rnn(reverse=True), return_carry=True) if bidirectional
+                 else rnn())
+        _LAYERS[key] = jax.jit(lambda variables, x, carry, seq_lengths: layer.apply(
+            variables, x, initial_carry=carry, seq_lengths=seq_lengths))
+    return _LAYERS[key]
+
+
+_LAYERS: dict = {}
+
+
 class FlaxLSTM:
     def __init__(self, spec, params):
         import jax
-        from flax import linen as nn
 
         if spec.proj_size > 0:
             raise NotImplementedError("Flax's LSTMCell has no projection (proj_size)")
@@ -94,24 +121,15 @@ class FlaxLSTM:
         if spec.dtype == torch.float64:
             jax.config.update("jax_enable_x64", True)
         self.spec, self.params = spec, params
-        dt = _jax_dtype(spec.dtype)
-
-        def rnn(reverse=False):
-            cell = nn.LSTMCell(spec.hidden_size, dtype=dt, param_dtype=dt)
-            return nn.RNN(cell, return_carry=True, reverse=reverse, keep_order=reverse)
-
-        self.layers, self.variables = [], []
+        self.apply = _layer(spec.hidden_size, spec.dtype, spec.bidirectional)
+        self.variables = []
         for k in range(spec.num_layers):
             one = lambda s: cell_params(params, f"_l{k}{s}", spec.hidden_size, spec.bias,
                                         spec.dtype)
-            if spec.bidirectional:
-                layer = nn.Bidirectional(rnn(), rnn(reverse=True), return_carry=True)
-                variables = {"params": {"forward_rnn": {"cell": one("")},
-                                        "backward_rnn": {"cell": one("_reverse")}}}
-            else:
-                layer, variables = rnn(), {"params": {"cell": one("")}}
-            self.layers.append(layer)
-            self.variables.append(variables)
+            self.variables.append(
+                {"params": {"forward_rnn": {"cell": one("")},
+                            "backward_rnn": {"cell": one("_reverse")}}}
+                if spec.bidirectional else {"params": {"cell": one("")}})
 
     def __call__(self, input, hx=None):
         import jax.numpy as jnp
@@ -124,10 +142,10 @@ class FlaxLSTM:
         h0, c0 = to_jax(prep.h0), to_jax(prep.c0)
         dirs = spec.num_directions
         h_n, c_n = [], []
-        for k, (layer, variables) in enumerate(zip(self.layers, self.variables)):
+        for k, variables in enumerate(self.variables):
             carries = [(c0[k * dirs + d], h0[k * dirs + d]) for d in range(dirs)]
             carry = carries[0] if dirs == 1 else tuple(carries)
-            carry, x = layer.apply(variables, x, initial_carry=carry, seq_lengths=seq_lengths)
+            carry, x = self.apply(variables, x, carry, seq_lengths)
             for c, h in ([carry] if dirs == 1 else carry):
                 h_n.append(h)
                 c_n.append(c)
