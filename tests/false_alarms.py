@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import sys
 import time
 import traceback
@@ -36,8 +37,8 @@ from conformance.checks.gradients import check_gradients
 from conformance.core import compare, registry
 from conformance.core.failures import ConformanceFailure
 from conformance.core.invoke import Limits
-from conformance.model import strategies
-from conformance.model.cases import DTYPE_NAMES
+from conformance.model import pins, strategies
+from conformance.model.cases import DTYPE_NAMES, CaseRecipe
 from conformance.model.features import restrict
 
 # Real divergences of a library that need more than one feature (so not declarable as xfail),
@@ -72,6 +73,12 @@ def draw_recipes(count: int, seed: int) -> list:
     collect._hypothesis_internal_use_seed = seed
     collect()
     return drawn
+
+
+def pinned_recipes() -> list:
+    """Every example pinned in conformance/model/pins.py (those that once raised false alarms
+    or stand for a hard case), in the order they are defined."""
+    return [v for v in vars(pins).values() if isinstance(v, CaseRecipe)]
 
 
 def avoided_features(candidate) -> frozenset:
@@ -142,8 +149,9 @@ class ClosestCall:
 
 
 def sweep(name: str, examples: int, seconds: float, seed: int, log,
-          only: str | None = None) -> dict:
-    """Sweep one candidate; only: "forward" or "gradients" to run that check alone."""
+          only: str | None = None, pinned: bool = False) -> dict:
+    """Sweep one candidate; only: "forward" or "gradients" to run that check alone; pinned:
+    every pinned example instead of random ones, each with every check."""
     candidate = registry.load(name)
     avoided = avoided_features(candidate)
     checks = [("forward", check_forward)]
@@ -164,21 +172,30 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
     skipped = 0  # recipes of KNOWN_CRASHES, not run
     seen: set[str] = set()  # Hypothesis starts every run with the same simple examples
     crashes = KNOWN_CRASHES.get(name, (None, lambda recipe: False))[1]
-    batch_seed = seed
-    while done < examples and time.monotonic() - started < seconds:
-        for recipe in draw_recipes(200, batch_seed):
+
+    def batches():
+        if pinned:  # each pin once per check
+            yield [(recipe, k) for recipe in pinned_recipes() for k in range(len(checks))]
+            return
+        for k in itertools.count():
+            yield [(recipe, None) for recipe in draw_recipes(200, seed + k)]
+
+    for batch in batches():
+        if done >= examples or time.monotonic() - started >= seconds:
+            break
+        for recipe, which in batch:
             if done >= examples or time.monotonic() - started >= seconds:
                 break
             recipe = restricted(recipe, avoided)
-            if recipe is None or repr(recipe) in seen:
+            if recipe is None or (which is None and repr(recipe) in seen):
                 continue
             seen.add(repr(recipe))
             if crashes(recipe):
                 skipped += 1
                 continue
-            label, check = checks[done % len(checks)]
+            label, check = checks[done % len(checks) if which is None else which]
             if label == "gradients" and recipe.batch == 0:
-                if len(checks) == 1:
+                if len(checks) == 1 or which is not None:
                     continue  # the gradient check needs a batch
                 label, check = checks[0]
             try:
@@ -207,7 +224,6 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
                 log(f"{name}: ERROR {label} {recipe!r}: {exc!r}")
             counts[(label, DTYPE_NAMES[recipe.spec.dtype], outcome)] += 1
             done += 1
-        batch_seed += 1
     return {"name": name, "counts": counts, "failures": failures, "closest": closest,
             "seconds": time.monotonic() - started, "examples": done, "skipped": skipped}
 
@@ -247,13 +263,17 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="Markdown file for the table")
     parser.add_argument("--check", choices=("forward", "gradients"), default=None,
                         help="run this check alone (default: both, in turn)")
+    parser.add_argument("--pins", action="store_true",
+                        help="every pinned example (conformance/model/pins.py) with every "
+                             "check, instead of random ones")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     Limits.timeout = 120.0
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     results = []
     for name in args.impl:
-        result = sweep(name, args.examples, args.seconds, args.seed, log, args.check)
+        result = sweep(name, args.examples, args.seconds, args.seed, log, args.check,
+                       args.pins)
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s"

@@ -33,3 +33,19 @@ def test_sweep_counts_examples_and_tables_the_closest_call(monkeypatch):
     table = false_alarms.table([result])
     assert "closest call" in table.splitlines()[0]
     assert "| numpy | forward |" in table
+
+
+def test_pinned_sweep_runs_every_pin_with_every_check(monkeypatch):
+    monkeypatch.setattr(sandbox.Settings, "isolation", False)
+    torch.set_num_threads(1)
+    recipes = false_alarms.pinned_recipes()
+    assert pins.ORT_DEEP_SATURATED in recipes and pins.FUSED_WEIGHT_GRADIENT in recipes
+    ran = []
+    monkeypatch.setattr(false_alarms, "warm_up", lambda candidate, seed: None)
+    monkeypatch.setattr(false_alarms, "check_forward", lambda c, r: ran.append(("f", r)))
+    monkeypatch.setattr(false_alarms, "check_gradients", lambda c, r: ran.append(("g", r)))
+    result = false_alarms.sweep("numpy", examples=10_000, seconds=600, seed=7,
+                                log=lambda s: None, pinned=True)
+    with_batch = [r for r in recipes if r.batch != 0]
+    assert result["examples"] == len(recipes) + len(with_batch) == len(ran)
+    assert [r for kind, r in ran if kind == "g"] == with_batch  # the gradient check needs a batch
