@@ -169,7 +169,7 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
     watch = ClosestCall()
     started = time.monotonic()
     done = 0
-    skipped = 0  # recipes of KNOWN_CRASHES, not run
+    skipped = 0  # recipes of KNOWN_CRASHES (and pins with nothing left to run), not run
     seen: set[str] = set()  # Hypothesis starts every run with the same simple examples
     crashes = KNOWN_CRASHES.get(name, (None, lambda recipe: False))[1]
 
@@ -180,14 +180,22 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
         for k in itertools.count():
             yield [(recipe, None) for recipe in draw_recipes(200, seed + k)]
 
+    def spent() -> bool:  # the limits; a pinned sweep runs every pin
+        return not pinned and (done >= examples or time.monotonic() - started >= seconds)
+
     for batch in batches():
-        if done >= examples or time.monotonic() - started >= seconds:
+        if spent():
             break
-        for recipe, which in batch:
-            if done >= examples or time.monotonic() - started >= seconds:
+        for original, which in batch:
+            if spent():
                 break
-            recipe = restricted(recipe, avoided)
+            recipe = restricted(original, avoided)
+            if pinned and recipe != original.replace(spec=original.spec.replace(device="cpu")):
+                log(f"{name}: pin {'left out' if recipe is None else 'run without'} "
+                    f"{sorted(original.features() - (recipe.features() if recipe else set()))}"
+                    f" (declared unsupported or xfail): {original!r}")
             if recipe is None or (which is None and repr(recipe) in seen):
+                skipped += which is not None
                 continue
             seen.add(repr(recipe))
             if crashes(recipe):
@@ -196,7 +204,7 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
             label, check = checks[done % len(checks) if which is None else which]
             if label == "gradients" and recipe.batch == 0:
                 if len(checks) == 1 or which is not None:
-                    continue  # the gradient check needs a batch
+                    continue  # the gradient check needs a batch (not counted as skipped)
                 label, check = checks[0]
             try:
                 watch.start()
@@ -277,7 +285,8 @@ def main(argv=None) -> int:
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s"
-            + (f", {result['skipped']} skipped ({KNOWN_CRASHES[name][0]})"
+            + (f", {result['skipped']} skipped "
+               f"({KNOWN_CRASHES.get(name, ('pins with nothing left to run',))[0]})"
                if result["skipped"] else ""))
         for key, (used, recipe) in sorted(result["closest"].items()):
             label, dtype, *rms = key

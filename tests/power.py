@@ -282,45 +282,101 @@ class Row:
 
 
 STEP = 2 ** 0.25  # the resolution of every size found: a quarter octave
+COARSE = 8  # grid steps between the sizes tried first: a factor 4
+DEEPEST = 400  # grid steps below the start at most (a factor 2**100)
+
+
+class Scan:
+    """The check's outcomes on `recipes` at sizes start / STEP**j (grid index j), each run
+    once: `hit(j, k)` is whether the check fails on recipe k at size(j)."""
+
+    def __init__(self, caught, cls, recipes, start: float):
+        self.caught, self.cls, self.recipes, self.start = caught, cls, recipes, start
+        self.outcomes: dict[tuple[int, int], bool] = {}
+
+    def size(self, j: int) -> float:
+        return self.start / STEP ** j
+
+    def hit(self, j: int, k: int) -> bool:
+        if (j, k) not in self.outcomes:
+            self.outcomes[j, k] = bool(self.caught(self.cls, self.size(j), self.recipes[k]))
+        return self.outcomes[j, k]
+
+    def rate(self, j: int) -> float:
+        """The share of the examples caught at size(j), each example run there."""
+        return sum(self.hit(j, k) for k in range(len(self.recipes))) / len(self.recipes)
+
+    def search(self, k: int) -> None:
+        """Find example k's smallest size caught: sizes start, start/4, ... while caught, then
+        the bracket between the last size caught and the first missed halved (in grid steps)
+        down to one step."""
+        if not self.hit(0, k):
+            return
+        j = 0
+        while j + COARSE <= DEEPEST and self.hit(j + COARSE, k):
+            j += COARSE
+        low, high = j, j + COARSE  # caught at low, missed at high (or past DEEPEST)
+        while high - low > 1 and high <= DEEPEST:
+            middle = (low + high) // 2
+            low, high = (middle, high) if self.hit(middle, k) else (low, middle)
+
+    def threshold(self, k: int) -> int | None:
+        """Example k's smallest size caught (grid index) with every larger size run on it
+        caught; None where the largest is missed. Sizes run later for other reasons (the catch
+        rates) count too: a miss found above the bisected size moves it up."""
+        caught = None
+        for j in sorted(j for j, kk in self.outcomes if kk == k):
+            if not self.outcomes[j, k]:
+                break
+            caught = j
+        return caught
 
 
 def threshold(caught, cls, recipe, start: float) -> float | None:
-    """The smallest size caught on `recipe` (to a factor STEP), with every larger size down
-    from `start` caught: sizes start, start/4, ... while caught, then the bracket between the
-    last size caught and the first missed halved in log. None where `start` is missed."""
-    if not caught(cls, start, recipe):
-        return None
-    d = start
-    while d > 1e-18 and caught(cls, d / 4, recipe):
-        d /= 4
-    low, high = d / 4, d
-    while high / low > STEP * 1.0001:
-        middle = math.sqrt(low * high)
-        low, high = (low, middle) if caught(cls, middle, recipe) else (middle, high)
-    return high
+    """The smallest size caught on `recipe` alone (see Scan.search), or None."""
+    one = Scan(caught, cls, [recipe], start)
+    one.search(0)
+    j = one.threshold(0)
+    return None if j is None else one.size(j)
 
 
 def scan(kind, dtype, name, cls, recipes, owns, caught, effect, start, log) -> Row:
-    """Each example's own smallest size caught (threshold, to a quarter octave); the catch
-    rate at a size is the share of examples caught there, and the smallest size caught on
-    >= CAUGHT of them is read from the thresholds. `owns`: nn.LSTM's own error per recipe.
+    """Each example's own smallest size caught, bisected to a factor STEP; the smallest size
+    caught on >= CAUGHT of the examples, measured on every example (from where the thresholds
+    put it, up by STEP while fewer are caught: a check need not catch an example at every size
+    above the smallest it catches there, as rounding to a precision d shows); and the catch
+    rate measured on every example at sizes a factor 4 apart. `owns`: nn.LSTM's own error per
+    recipe.
 
     Bisecting each example (not one grid for all) matters for the per-example ratio: on a
     shared grid coarse below the 90% size, an example caught at 1.2e-6 but not at the grid's
     next size down reads as caught at 4x its threshold."""
-    thresholds = [threshold(caught, cls, recipe, start) for recipe in recipes]
-    found = sorted(t for t in thresholds if t is not None)
-    log(f"  {kind} {dtype} {name}: thresholds "
-        + " ".join(f"{t:.2g}" for t in found) + f" ({len(recipes) - len(found)} never)")
+    run = Scan(caught, cls, recipes, start)
+    for k in range(len(recipes)):
+        run.search(k)
     needed = math.ceil(CAUGHT * len(recipes))
-    d90 = found[needed - 1] if len(found) >= needed else None
+    found = sorted((j for j in map(run.threshold, range(len(recipes))) if j is not None),
+                   reverse=True)  # smallest size first
+    j90 = found[needed - 1] if len(found) >= needed else None
+    while j90 is not None and run.rate(j90) < CAUGHT:
+        j90 = j90 - 1 if j90 > 0 else None
+    if j90 is not None:
+        run.rate(j90 + 1)  # the size below, for the curve: where the 90% is lost
+    deepest = max(found, default=0) + COARSE
+    for j in range(0, deepest + 1, COARSE):
+        run.rate(j)
+    thresholds = [run.threshold(k) for k in range(len(recipes))]
+    log(f"  {kind} {dtype} {name}: thresholds "
+        + " ".join(f"{run.size(j):.2g}" for j in sorted((j for j in thresholds if j is not None),
+                                                         reverse=True))
+        + f" ({thresholds.count(None)} never)")
+    d90 = None if j90 is None else run.size(j90)
     effect90 = None if d90 is None else statistics.median(effect(cls, d90, r) for r in recipes)
-    per_example = [None if t is None or not own else effect(cls, t, recipe) / own
-                   for t, recipe, own in zip(thresholds, recipes, owns)]
-    smallest = (found[0] if found else start) / STEP
-    sizes = [start / STEP ** k for k in range(400) if start / STEP ** k >= smallest / 1.0001]
-    curve = [(size, sum(t is not None and t <= size * 1.0001 for t in thresholds) / len(recipes))
-             for size in sizes]
+    per_example = [None if j is None or not own else effect(cls, run.size(j), recipe) / own
+                   for j, recipe, own in zip(thresholds, recipes, owns)]
+    measured = sorted({j for j, _ in run.outcomes
+                       if all((j, k) in run.outcomes for k in range(len(recipes)))})
+    curve = [(run.size(j), run.rate(j)) for j in measured]
     return Row(kind, str(dtype).removeprefix("torch."), name, statistics.median(owns), curve,
                d90, effect90, per_example=per_example)
 
@@ -351,8 +407,8 @@ def measure(n: int, log=print, dtypes=DTYPES, grad_dtypes=GRAD_DTYPES) -> list[R
     return rows
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.2g}"
+def _fmt(x, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
 
 
 def table(rows: list[Row], n: int, title: str) -> str:
@@ -380,8 +436,8 @@ def table(rows: list[Row], n: int, title: str) -> str:
         largest = r.curve[0][0] if r.curve else None
         d = _fmt(r.d90) if r.d90 is not None else f"> {_fmt(largest)}"
         lines.append(f"| {r.kind} | {r.dtype} | {r.error} | {_fmt(r.own)} | {_fmt(r.correct)} | "
-                     f"{d} | {_fmt(r.effect90)} | {_fmt(r.ratio)} | {_fmt(r.correct_ratio)} | "
-                     f"{_fmt(r.per_example90)} |")
+                     f"{d} | {_fmt(r.effect90)} | {_fmt(r.ratio, 3)} | {_fmt(r.correct_ratio, 3)} | "
+                     f"{_fmt(r.per_example90, 3)} |")
     return "\n".join(lines) + "\n"
 
 

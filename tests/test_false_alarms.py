@@ -49,3 +49,18 @@ def test_pinned_sweep_runs_every_pin_with_every_check(monkeypatch):
     with_batch = [r for r in recipes if r.batch != 0]
     assert result["examples"] == len(recipes) + len(with_batch) == len(ran)
     assert [r for kind, r in ran if kind == "g"] == with_batch  # the gradient check needs a batch
+
+
+def test_pinned_sweep_says_which_pins_a_candidate_runs_changed(monkeypatch):
+    monkeypatch.setattr(sandbox.Settings, "isolation", False)
+    monkeypatch.setattr(false_alarms, "warm_up", lambda candidate, seed: None)
+    monkeypatch.setattr(false_alarms, "check_forward", lambda c, r: None)
+    monkeypatch.setattr(false_alarms, "check_gradients", lambda c, r: None)
+    monkeypatch.setattr(false_alarms, "avoided_features", lambda c: frozenset({"proj_size"}))
+    said = []
+    result = false_alarms.sweep("numpy", examples=1, seconds=0.0, seed=7, log=said.append,
+                                pinned=True)
+    with_projection = [r for r in false_alarms.pinned_recipes() if r.spec.proj_size > 0]
+    changed = [s for s in said if "run without ['proj_size']" in s]
+    assert with_projection and len(changed) == 2 * len(with_projection)  # once per check
+    assert result["examples"] > 1  # the limits do not cut a pinned sweep short
