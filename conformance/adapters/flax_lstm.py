@@ -87,9 +87,13 @@ def _layer(hidden: int, dtype: torch.dtype, bidirectional: bool):
     per configuration: a module built anew per candidate would be traced and compiled anew
     on every call (about 0.8 s even for a shape seen before), where jax.jit keeps the
     compiled program per input shape, as a deployed Flax model does."""
+    import jax
+
     key = (hidden, dtype, bidirectional)
+    if sum(apply._cache_size() for apply in _LAYERS.values()) > MAX_PROGRAMS:
+        _LAYERS.clear()  # XLA keeps every program compiled; a long run would fill memory
+        jax.clear_caches()
     if key not in _LAYERS:
-        import jax
         from flax import linen as nn
 
         dt = _jax_dtype(dtype)
@@ -106,6 +110,10 @@ def _layer(hidden: int, dtype: torch.dtype, bidirectional: bool):
 
 
 _LAYERS: dict = {}
+# Compiled programs kept at most (one per layer configuration and input shape), then all
+# dropped: XLA keeps what it compiled, and a sweep process that compiled a new shape per
+# example died after 15 minutes ("LLVM compilation error: Cannot allocate memory").
+MAX_PROGRAMS = 500
 
 
 class FlaxLSTM:
