@@ -2,11 +2,12 @@
 
     python -m tests.power [--examples N] [--out docs] [--quick]
 
-For each dtype, each injected error (a subclass of the catalog's plain `BaseLSTM`, which
-computes op by op in the candidate's dtype), and a descending grid of error sizes d, this runs
-the check on N random examples (one or two layers, unidirectional, hx given, T 2..24,
-sizes 2..16, fixed seeds) and counts how often it fails. A size is *caught* when the check
-fails on >= 90% of the examples. Next to it: nn.LSTM's own error on the same examples
+For each dtype and each injected error (a subclass of the catalog's plain `BaseLSTM`, which
+computes op by op in the candidate's dtype), this finds on each of N random examples (one or
+two layers, unidirectional, hx given, T 2..24, sizes 2..16, fixed seeds) the smallest error
+size d at which the check fails, bisected to a quarter octave, and measures how often the
+check fails at sizes a factor 4 apart and around the 90% point. A size is *caught* when the
+check fails on >= 90% of the examples there. Next to it: nn.LSTM's own error on the same examples
 (max |nn.LSTM in the dtype - float64 truth| / max |truth|, median over examples, the worst
 tensor), and the error the injected mistake itself causes at that size (same measure, the
 mistake run in float64 against the truth, median): their ratio is how close the check comes
