@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -198,3 +200,24 @@ def test_the_spread_reads_the_errors_a_lucky_sample_cancels():
         rms = rms_error(case, e)[0].max().item()
     assert errors[0] < 0.05 * errors[-1]  # the lucky samples exist
     assert rms > 0.3 * errors[-1]
+
+
+def test_long_sums_accumulate_error_as_the_root_of_their_length(monkeypatch):
+    # nn.LSTM's own float32 error on a wide layer grows with the gates' sums; the model has to
+    # stay above it there (one ulp per product term alone did not: it read below nn.LSTM)
+    from conformance.core import gauge, rounding_numpy
+    from conformance.core.compare import tensors, unpack
+    from conformance.core.oracle import run_reference
+    from conformance.model import pins
+
+    recipe = pins.FLOAT32_WIDE
+    case64 = recipe.build(dtype=torch.float64, device="cpu")
+    truth = tensors(unpack(run_reference(case64)))
+    own = gauge.reference_errors(recipe, truth, with_rms=True)[0][1]
+    model = gauge.sample_rms(recipe, truth, gauge.model_samples(recipe), case64)[0]
+    assert model > 1.5 * own, (model, own)
+    monkeypatch.setattr(rounding_numpy, "accumulation_terms", lambda k: 1.0)
+    flat = gauge.sample_rms(recipe, truth, gauge.model_samples(recipe), case64)[0]
+    assert flat < 1.2 * own, (flat, own)  # what the model read before
+    assert rounding.accumulation_terms(1) == rounding.accumulation_terms(7) == 1.0
+    assert rounding.accumulation_terms(2047) == pytest.approx(16.0)  # sqrt(1024) / 2

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, _finish, _Rounder,
-                                       _Signs, accumulation_eps, layer_weights)
+                                       _Signs, accumulation_eps, accumulation_terms,
+                                       layer_weights)
 from conformance.core.variance import numpy_layout, sigmoid
 from conformance.model.cases import Case
 
@@ -79,7 +80,8 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
 
     def matmul(v, w, w2):
         exact = v @ w.T
-        return rounded(exact + signs.take(exact.shape, 2) * np.sqrt((v * v) @ w2))
+        return rounded(exact + signs.take(exact.shape, 2) * np.sqrt((v * v) @ w2)
+                       * accumulation_terms(w.shape[-1]))
 
     spec = case.spec
     p, x, h0, c0, kind, lengths_a, batch, forward_steps = numpy_layout(case)

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from conformance.core.rounding import (ACTIVATION_ABSOLUTE, CANDIDATE_ABSOLUTE, _finish, _layout,
-                                       accumulation_eps, layer_weights)
+                                       accumulation_eps, accumulation_terms,
+                                       layer_weights)
 from conformance.model.cases import Case
 
 
@@ -73,7 +74,8 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
         """(value, variance) of v @ w.T (w2: (w * w).T): carried input variance, accumulation,
         rounding."""
         value = v @ w.T
-        return value, var @ w2 + acc2 * ((v * v) @ w2) + eps2 * value * value
+        return value, (var @ w2 + acc2 * accumulation_terms(w.shape[-1]) ** 2 * ((v * v) @ w2)
+                       + eps2 * value * value)
 
     h_n_var, c_n_var = [None] * (L * D), [None] * (L * D)
     layer_input, layer_var = x, np.zeros_like(x)

@@ -36,6 +36,12 @@ def test_low_precision_wide(candidate, recipe, conformance_run):
     conformance_run.check_forward(candidate, recipe)
 
 
+@pytest.mark.conformance("float32")
+@given(recipe=st.just(pins.FLOAT32_WIDE))
+def test_float32_wide(candidate, recipe, conformance_run):
+    conformance_run.check_forward(candidate, recipe)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @given(data=st.data())
 def test_device(candidate, device, data, conformance_run):
