@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -56,6 +58,10 @@ KNOWN_CRASHES = {
                       "(docs/divergences/torch_compile_empty_batch.py)",
                       lambda recipe: recipe.spec.dtype == torch.float32 and recipe.batch == 0),
 }
+
+# Set by SIGTERM or SIGINT: the sweep stops after the example in hand and still writes its
+# table (a sweep stopped early, for the cores, keeps what it counted).
+STOP = threading.Event()
 
 ALL_DTYPES = st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16])
 
@@ -180,8 +186,9 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
         for k in itertools.count():
             yield [(recipe, None) for recipe in draw_recipes(200, seed + k)]
 
-    def spent() -> bool:  # the limits; a pinned sweep runs every pin
-        return not pinned and (done >= examples or time.monotonic() - started >= seconds)
+    def spent() -> bool:  # the limits (a pinned sweep runs every pin), or asked to stop
+        return STOP.is_set() or not pinned and (done >= examples
+                                                or time.monotonic() - started >= seconds)
 
     for batch in batches():
         if spent():
@@ -277,6 +284,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     Limits.timeout = 120.0
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: STOP.set())
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     results = []
     for name in args.impl:

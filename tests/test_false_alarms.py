@@ -64,3 +64,23 @@ def test_pinned_sweep_says_which_pins_a_candidate_runs_changed(monkeypatch):
     changed = [s for s in said if "run without ['proj_size']" in s]
     assert with_projection and len(changed) == 2 * len(with_projection)  # once per check
     assert result["examples"] > 1  # the limits do not cut a pinned sweep short
+
+
+def test_a_sweep_asked_to_stop_keeps_what_it_counted(monkeypatch):
+    monkeypatch.setattr(sandbox.Settings, "isolation", False)
+    monkeypatch.setattr(false_alarms, "warm_up", lambda candidate, seed: None)
+    ran = []
+
+    def check(candidate, recipe):
+        ran.append(recipe)
+        if len(ran) == 3:
+            false_alarms.STOP.set()  # as the SIGTERM handler does
+
+    monkeypatch.setattr(false_alarms, "check_forward", check)
+    monkeypatch.setattr(false_alarms, "check_gradients", check)
+    try:
+        result = false_alarms.sweep("numpy", examples=100, seconds=600, seed=7,
+                                    log=lambda s: None)
+    finally:
+        false_alarms.STOP.clear()
+    assert result["examples"] == 3 == sum(result["counts"].values())
