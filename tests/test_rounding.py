@@ -216,6 +216,11 @@ def test_long_sums_accumulate_error_as_the_root_of_their_length(monkeypatch):
     own = gauge.reference_errors(recipe, truth, with_rms=True)[0][1]
     model = gauge.sample_rms(recipe, truth, gauge.model_samples(recipe), case64)[0]
     assert model > 1.5 * own, (model, own)
+    spread = gauge.model_spread(recipe)(case64)[0].square().mean().sqrt().item()
+    assert spread > 1.5 * own, (spread, own)  # variance.py's propagated spread
+    slow = rounding.results(case64, eps(torch.float32), [1, 2])[0]  # the gradient check's
+    fast = rounding_numpy.results(case64, eps(torch.float32), [1, 2])[0]
+    assert max_abs_diff(slow, fast) <= 1e-6 * max_abs_diff(fast, truth[0])
     monkeypatch.setattr(rounding_numpy, "accumulation_terms", lambda k: 1.0)
     flat = gauge.sample_rms(recipe, truth, gauge.model_samples(recipe), case64)[0]
     assert flat < 1.2 * own, (flat, own)  # what the model read before

@@ -58,8 +58,8 @@ BFLOAT16_WIDE = CaseRecipe(LSTMSpec(384, 384, dtype=torch.bfloat16), seq_len=3, 
                            hx="random", seed=12)
 FLOAT16_WIDE = BFLOAT16_WIDE.replace(spec=BFLOAT16_WIDE.spec.replace(dtype=torch.float16))
 
-# float32 at a production width: gates summed from 1024 products, where accumulation
-# dominates the rounding. nn.LSTM's own error grows as the root of the sum's length; a rounding
+# float32 at a production width: each gate two sums of 512 products (x W_ih^T, h W_hh^T), where
+# accumulation dominates the rounding. nn.LSTM's own error grows as the root of the sum's length; a rounding
 # model with one ulp per product term stayed flat and read below nn.LSTM itself, so the
 # allowance rested on nn.LSTM's own error alone: nn.LSTM (through TorchScript) and a correct
 # kernel adding one product at a time used 0.84-0.87 of it here, 0.89-0.93 at widths
