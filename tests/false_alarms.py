@@ -66,15 +66,26 @@ STOP = threading.Event()
 ALL_DTYPES = st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16])
 
 
-def draw_recipes(count: int, seed: int) -> list:
-    """`count` recipes of the suite's all-axes strategy, dtypes uniform, cpu."""
+def draw_recipes(count: int, seed: int, spec_pool: list | None = None) -> list:
+    """`count` recipes of the suite's all-axes strategy, dtypes uniform, cpu; spec_pool:
+    their specs drawn from these instead."""
+    return _draw(strategies.recipes(spec=st.sampled_from(spec_pool) if spec_pool
+                                    else strategies.specs(dtype=ALL_DTYPES)), count, seed)
+
+
+def draw_specs(count: int, seed: int) -> list:
+    """`count` distinct specs of the suite's strategy, dtypes uniform: a --spec-pool."""
+    return list(dict.fromkeys(_draw(strategies.specs(dtype=ALL_DTYPES), count, seed)))
+
+
+def _draw(strategy, count: int, seed: int) -> list:
     drawn = []
 
     @settings(max_examples=count, database=None, deadline=None, derandomize=False,
               suppress_health_check=list(HealthCheck), phases=["generate"])
-    @given(strategies.recipes(spec=strategies.specs(dtype=ALL_DTYPES)))
-    def collect(recipe):
-        drawn.append(recipe)
+    @given(strategy)
+    def collect(value):
+        drawn.append(value)
 
     collect._hypothesis_internal_use_seed = seed
     collect()
@@ -155,9 +166,10 @@ class ClosestCall:
 
 
 def sweep(name: str, examples: int, seconds: float, seed: int, log,
-          only: str | None = None, pinned: bool = False) -> dict:
+          only: str | None = None, pinned: bool = False, spec_pool: int = 0) -> dict:
     """Sweep one candidate; only: "forward" or "gradients" to run that check alone; pinned:
-    every pinned example instead of random ones, each with every check."""
+    every pinned example instead of random ones, each with every check; spec_pool: random
+    examples over this many specs drawn once (for candidates that compile per spec)."""
     candidate = registry.load(name)
     avoided = avoided_features(candidate)
     checks = [("forward", check_forward)]
@@ -183,8 +195,9 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
         if pinned:  # each pin once per check
             yield [(recipe, k) for recipe in pinned_recipes() for k in range(len(checks))]
             return
+        pool = draw_specs(spec_pool, seed) if spec_pool else None
         for k in itertools.count():
-            yield [(recipe, None) for recipe in draw_recipes(200, seed + k)]
+            yield [(recipe, None) for recipe in draw_recipes(200, seed + k, pool)]
 
     def spent() -> bool:  # the limits (a pinned sweep runs every pin), or asked to stop
         return STOP.is_set() or not pinned and (done >= examples
@@ -278,19 +291,26 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="Markdown file for the table")
     parser.add_argument("--check", choices=("forward", "gradients"), default=None,
                         help="run this check alone (default: both, in turn)")
+    parser.add_argument("--spec-pool", type=int, default=0, metavar="K",
+                        help="draw K specs once and every example's spec from them, and let "
+                             "torch-compile keep one compiled function per spec "
+                             "(CompiledLSTM.reuse): a compile per spec, not per example")
     parser.add_argument("--pins", action="store_true",
                         help="every pinned example (conformance/model/pins.py) with every "
                              "check, instead of random ones")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     Limits.timeout = 120.0
+    if args.spec_pool:
+        from conformance.adapters.torch_deploy import CompiledLSTM
+        CompiledLSTM.reuse = True
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: STOP.set())
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     results = []
     for name in args.impl:
         result = sweep(name, args.examples, args.seconds, args.seed, log, args.check,
-                       args.pins)
+                       args.pins, args.spec_pool)
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s"

@@ -5,7 +5,7 @@
 For each dtype and each injected error (a subclass of the catalog's plain `BaseLSTM`, which
 computes op by op in the candidate's dtype), this finds on each of N random examples (one or
 two layers, unidirectional, hx given, T 2..24, sizes 2..16, fixed seeds) the smallest error
-size d at which the check fails, bisected to a quarter octave, and measures how often the
+size d at which the check fails, bisected to an eighth of an octave, and measures how often the
 check fails at sizes a factor 4 apart and around the 90% point. A size is *caught* when the
 check fails on >= 90% of the examples there. Next to it: nn.LSTM's own error on the same examples
 (max |nn.LSTM in the dtype - float64 truth| / max |truth|, median over examples, the worst
@@ -282,9 +282,9 @@ class Row:
         return self.effect90 / self.correct
 
 
-STEP = 2 ** 0.25  # the resolution of every size found: a quarter octave
-COARSE = 8  # grid steps between the sizes tried first: a factor 4
-DEEPEST = 400  # grid steps below the start at most (a factor 2**100)
+STEP = 2 ** 0.125  # the resolution of every size found: an eighth of an octave
+COARSE = 16  # grid steps between the sizes tried first: a factor 4
+DEEPEST = 800  # grid steps below the start at most (a factor 2**100)
 
 
 class Scan:
@@ -429,7 +429,7 @@ def table(rows: list[Row], n: int, title: str) -> str:
              "`effect/own` compares medians over all examples at one size; this compares each "
              "example with its own rounding and reads the hardest tenth, so it is the "
              "stricter of the two where nn.LSTM happens to round well on a hard example.", "",
-             "Each example's smallest size caught is bisected on its own to a factor 2^(1/4); "
+             "Each example's smallest size caught is bisected on its own to a factor 2^(1/8); "
              "the smallest size caught on 90% of the examples starts where they put it and is "
              "measured on every example, a step up while fewer are caught.", "",
              "| check | dtype | injected error | nn.LSTM own error | correct built-ins' error | smallest d caught | effect at that d | effect/own | effect/correct | per example (90%) |",

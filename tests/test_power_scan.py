@@ -18,12 +18,12 @@ def made_up_scan():
                       1.0, log=lambda s: None)
 
 
-def test_smallest_size_caught_is_bisected_to_a_quarter_octave():
+def test_smallest_size_caught_is_bisected_to_the_grid_step():
     row = made_up_scan()
     needed = sorted(THRESHOLDS)[math.ceil(0.9 * len(THRESHOLDS)) - 1]  # 18 of 20 caught
-    assert needed <= row.d90 < needed * 2 ** 0.25 * 1.0001
+    assert needed <= row.d90 < needed * power.STEP * 1.0001
     missed = max(d for d, rate in row.curve if d < row.d90 and rate < power.CAUGHT)
-    assert row.d90 / missed <= 2 ** 0.25 * 1.0001  # the bracket: a quarter octave, not sqrt(2)
+    assert row.d90 / missed <= power.STEP * 1.0001  # the bracket: one grid step, not a coarse one
     assert row.effect90 == pytest.approx(2 * row.d90)
 
 
@@ -54,7 +54,7 @@ def test_smallest_size_caught_on_90_percent_is_measured_not_inferred():
     # Every example caught from its threshold up, except examples 0-2, which are also missed
     # in a band just above the 90% size the thresholds suggest: there only 17 of 20 are
     # caught, so the size read must move above the band.
-    band = (THRESHOLDS[17] * 1.05, THRESHOLDS[17] * 1.5)
+    band = (THRESHOLDS[17], THRESHOLDS[17] * 1.5)
 
     def caught(cls, d, k):
         return d >= THRESHOLDS[k] and not (k < 3 and band[0] <= d <= band[1])

@@ -226,3 +226,26 @@ def test_long_sums_accumulate_error_as_the_root_of_their_length(monkeypatch):
     assert flat < 1.2 * own, (flat, own)  # what the model read before
     assert rounding.accumulation_terms(1) == rounding.accumulation_terms(7) == 1.0
     assert rounding.accumulation_terms(2047) == pytest.approx(16.0)  # sqrt(1024) / 2
+
+
+def test_backward_sums_accumulate_error_over_every_row(monkeypatch):
+    # a weight's gradient sums T x N terms; without the backward's accumulation error the
+    # model read below nn.LSTM's own error on the bias gradient (pins.LONG_GRADIENT_SUM)
+    from conformance.model import pins
+
+    recipe = pins.LONG_GRADIENT_SUM
+    weights = lambda shapes: G.output_weights(recipe, shapes)  # noqa: E731
+    own = G.run_reference_gradients(recipe.build(), weights)
+    truth = G.run_reference_gradients(recipe.build(dtype=torch.float64), own.weights)
+    own_rms = G.reference_gradient_errors(recipe, own, truth, own.weights, with_rms=True)
+
+    def model_over_own() -> dict:
+        model = G.run_model_gradients(recipe, own.weights)
+        rms = G.gradient_rounding_errors(recipe, truth, model, with_rms=True)
+        return {k: rms[k][1] / own_rms[k][1] for k in ("bias_hh_l0", "weight_ih_l0")}
+
+    ratios = model_over_own()
+    assert min(ratios.values()) > 1.5, ratios
+    monkeypatch.setattr(rounding._Rounder, "backward_accumulation",
+                        lambda self, squares, terms: torch.zeros_like(squares))
+    assert model_over_own()["bias_hh_l0"] < 1.0  # what the model read before

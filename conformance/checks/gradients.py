@@ -32,10 +32,9 @@ forward check's whole-tensor test (Tolerance.rms_allowed): its root-mean-square 
 GRADIENT_RMS_MULTIPLE of the gauges' largest root-mean-square error, as a bound on one draw
 (tolerance.draw_gauge; the model's: its largest sample's, GRADIENT_SAMPLES). The model is read at
 a full ulp here in every dtype: the half-ulp reading of float16 and bfloat16 is the forward
-check's. Its backward sums (over time and batch for d/dW and the bias, over the gates for
-d/dx) carry no accumulation error of their own (rounding.accumulation_terms is forward only):
-at T x N in the thousands the model's float32 bias gradient reads below nn.LSTM's own error,
-and the allowance rests on nn.LSTM's (README, "False alarms").
+check's. Its backward sums (over every time step and batch element for d/dW and the bias,
+over the gates for d/dx) carry accumulation error as the forward's products do
+(rounding._Product, pins.LONG_GRADIENT_SUM).
 
 `check_gradcheck` (gradcheck.py) checks the candidate's backward against finite differences
 of its own forward.

@@ -24,6 +24,10 @@ sign s drawn per element at random from `seed`:
 In backward (autograd through the model) every back-propagated gradient is moved by another
 (1 + s' * eps) at the same places, and an activation's derivative is computed from its
 perturbed value (y (1 - y), 1 - y^2), as implementations compute it from their saved gates.
+The backward's sums carry the forward products' accumulation error (`_Product`, `_BiasAdd`):
+d/dx sums over the output features, d/dW and the bias gradient over every row that used the
+weight (all time steps and batch elements, T x N terms: a weight's gradient is one sum over
+them however an implementation splits it).
 
 That is an implementation whose every operation, forward and backward, is off by one ulp,
 with uncorrelated signs: more than operations correctly rounded to the dtype (at most half an
@@ -79,6 +83,52 @@ class _Gates(torch.autograd.Function):
         y, is_tanh, factor = ctx.saved_tensors
         slope = torch.where(is_tanh, 1 - y * y, y * (1 - y))
         return grad * slope * factor, None, None, None
+
+
+class _Product(torch.autograd.Function):
+    """Forward: x @ w.T, exact (the caller adds the forward rounding). Backward: the exact
+    gradients, each sum with its accumulation error as the forward's (`_Rounder.matmul`):
+    accumulation_eps * accumulation_terms(k) * sqrt(sum of the squared terms), random signs;
+    k is w's rows for d/dx and `rows` for d/dw, the rows of every call that uses w."""
+
+    @staticmethod
+    def forward(ctx, x, w, rounder, rows):
+        ctx.save_for_backward(x, w)
+        ctx.rounder, ctx.rows = rounder, rows
+        return x @ w.T
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        r = ctx.rounder
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad @ w + r.backward_accumulation(
+                (grad * grad) @ (w * w), accumulation_terms(w.shape[0]))
+        if ctx.needs_input_grad[1]:
+            g, v = grad.reshape(-1, grad.shape[-1]), x.reshape(-1, x.shape[-1])
+            grad_w = g.T @ v + r.backward_accumulation(
+                (g * g).T @ (v * v), accumulation_terms(ctx.rows))
+        return grad_x, grad_w, None, None
+
+
+class _BiasAdd(torch.autograd.Function):
+    """Forward: z + bias, exact. Backward: the bias gradient, a sum over every row that adds
+    the bias (`rows` in all), with its accumulation error as `_Product`'s."""
+
+    @staticmethod
+    def forward(ctx, z, bias, rounder, rows):
+        ctx.rounder, ctx.rows = rounder, rows
+        return z + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_bias = None
+        if ctx.needs_input_grad[1]:
+            g = grad.reshape(-1, grad.shape[-1])
+            grad_bias = g.sum(0) + ctx.rounder.backward_accumulation(
+                (g * g).sum(0), accumulation_terms(ctx.rows))
+        return grad, grad_bias, None, None
 
 
 class _Signs:
@@ -160,12 +210,23 @@ class _Rounder:
             return x * forward_factor
         return _Perturb.apply(x, forward_factor, self.factor(x.shape))
 
-    def matmul(self, x: torch.Tensor, w: torch.Tensor, w_squared_t: torch.Tensor | None = None
-               ) -> torch.Tensor:
+    def backward_accumulation(self, squares: torch.Tensor, terms: float) -> torch.Tensor:
+        """A backward sum's accumulation error: accumulation_eps * terms * sqrt(squares),
+        random signs (from the generator of the forward's, in autograd's order)."""
+        signs = self.signs.draw(squares.numel()).view(squares.shape)
+        return signs * squares.sqrt() * (self.accumulation_eps * terms)
+
+    def matmul(self, x: torch.Tensor, w: torch.Tensor, w_squared_t: torch.Tensor | None = None,
+               rows: int | None = None) -> torch.Tensor:
         """x @ w.T with every product term one ulp of the accumulation precision off (random
         signs, summed: accumulation_eps times the root sum of squares of the terms, times
-        accumulation_terms of the sum's length), then the sum one ulp of the dtype off. w_squared_t: (w * w).T, detached, if already computed."""
-        exact = x @ w.T
+        accumulation_terms of the sum's length), then the sum one ulp of the dtype off.
+        w_squared_t: (w * w).T, detached, if already computed. rows: of every call that uses
+        w (default: x's), the length of w's gradient sum (`_Product`)."""
+        if rows is None:
+            rows = x.numel() // max(x.shape[-1], 1)
+        exact = _Product.apply(x, w, self, rows) if torch.is_grad_enabled() and (
+            x.requires_grad or w.requires_grad) else x @ w.T
         if w_squared_t is None:
             w_squared_t = (w * w).T.detach()
         with torch.no_grad():  # a size: no gradient through it
@@ -322,14 +383,15 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
                 r.signs.begin_step()
                 active = s < lengths_t
                 t = (lengths_t - 1 - s).clamp_min(0) if d else torch.full((n,), s)
-                z = r(projected[t, batch] + r.matmul(h, w_hh, w_hh2))
+                z = r(projected[t, batch] + r.matmul(h, w_hh, w_hh2, steps * n))
                 if bias is not None:
-                    z = r(z + bias)
+                    z = r(_BiasAdd.apply(z, bias, r, steps * n) if bias.requires_grad
+                          else z + bias)
                 i, f, g, o = r.gates(z, is_tanh, absolute).chunk(4, dim=-1)
                 c_new = r(r(f * c) + r(i * g))
                 h_new = r(o * r.tanh(c_new))
                 if w_hr is not None:
-                    h_new = r.matmul(h_new, w_hr, w_hr2)
+                    h_new = r.matmul(h_new, w_hr, w_hr2, steps * n)
                 mask = active[:, None]
                 h = torch.where(mask, h_new, h)
                 c = torch.where(mask, c_new, c)
