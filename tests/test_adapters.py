@@ -184,3 +184,27 @@ def test_compiled_candidate_never_passes_by_running_eagerly(monkeypatch):
     forward.compiled = lambda p, args: torch.func.functional_call(forward.lstm, p, args)  # eager
     with torch.no_grad(), pytest.raises(torch_deploy.RanEager):
         forward(torch.randn(2, 1, 2))
+
+
+def test_reused_compiled_function_takes_each_builds_parameters(monkeypatch):
+    """CompiledLSTM.reuse (tests/false_alarms.py --spec-pool): a second build of a spec runs
+    the first build's compiled graph, with its own parameters as inputs (not the first's baked
+    in), and still through a compiled graph."""
+    import torch
+
+    import conformance
+    from conformance.adapters import torch_deploy
+
+    monkeypatch.setattr(torch_deploy.CompiledLSTM, "reuse", True)
+    monkeypatch.setattr(torch_deploy.CompiledLSTM, "_compiled", {})
+    spec = conformance.LSTMSpec(2, 3)
+    x = torch.randn(4, 2, 2)
+    with torch.no_grad():
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            lstm = torch.nn.LSTM(2, 3)
+            forward = torch_deploy.build_compile(spec, dict(lstm.state_dict()))
+            calls = forward.graph_calls[0]
+            assert torch.allclose(forward(x)[0], lstm(x)[0], atol=1e-6)
+            assert forward.graph_calls[0] == calls + 1
+    assert len(torch_deploy.CompiledLSTM._compiled) == 1

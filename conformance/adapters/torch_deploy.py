@@ -94,10 +94,12 @@ class CompiledLSTM(_Deployed):
 
     `reuse = True` keeps one compiled function per spec for the process instead, as a
     user's long-lived compiled model serves many inputs: a spec then compiles once per
-    shape class (automatic dynamic shapes after the first recompile), and the recompile
-    limits are lifted so that Dynamo never falls back to eager for having seen many specs.
-    tests/false_alarms.py --spec-pool sets it: a sweep then pays about five compiles per
-    spec instead of one per example (2-4 s each)."""
+    shape class, and the recompile limits are lifted so that Dynamo never falls back to
+    eager for having seen many specs. tests/false_alarms.py --spec-pool sets it: a sweep
+    then pays a few compiles per spec instead of one per example (2-4 s each). Dynamo keeps
+    its automatic-dynamic-shapes state per code object, which every spec's function shares,
+    so from the second spec on the graphs are compiled with dynamic shapes, where the suite
+    compiles static ones; the LSTM layers themselves are the same oneDNN calls in both."""
 
     reuse = False
     _compiled: dict = {}  # spec -> (compiled function, [graph calls], module), when reuse
