@@ -146,6 +146,17 @@ def examples(dtype: torch.dtype, n: int, seed: int = 2026) -> list[CaseRecipe]:
     return out
 
 
+def long_examples(dtype: torch.dtype, n: int, seed: int = 64) -> list[CaseRecipe]:
+    """Examples whose gradient sums are long: one layer, T and N 32..64 (T x N = 1,024-4,096
+    rows in each weight's and bias's gradient sum), sizes 4..16."""
+    rng = np.random.default_rng([seed, GRAD_DTYPES.index(dtype) if dtype in GRAD_DTYPES else 9])
+    return [CaseRecipe(spec=LSTMSpec(input_size=int(rng.integers(4, 17)),
+                                     hidden_size=int(rng.integers(4, 17)), dtype=dtype),
+                       seq_len=int(rng.integers(32, 65)), batch=int(rng.integers(32, 65)),
+                       hx="random", seed=int(rng.integers(0, 2**31)))
+            for _ in range(n)]
+
+
 def relative(a: tuple, b: tuple) -> float:
     """Worst tensor's max |a - b| / max |b|."""
     worst = 0.0
@@ -408,13 +419,31 @@ def measure(n: int, log=print, dtypes=DTYPES, grad_dtypes=GRAD_DTYPES) -> list[R
     return rows
 
 
+def measure_long(n: int, log=print, grad_dtypes=GRAD_DTYPES) -> list[Row]:
+    """The gradient rows on long_examples: where the rounding model's backward sums run over
+    thousands of rows (rounding._Product)."""
+    rows = []
+    for dtype in grad_dtypes:
+        recipes = long_examples(dtype, n)
+        owns = [own_gradient_error(r) for r in recipes]
+        log(f"{dtype} gradients, long sums: nn.LSTM's own error {statistics.median(owns):.3g}")
+        for name, cls in GRADIENT_ERRORS.items():
+            rows.append(scan("gradients", dtype, name, cls, recipes, owns, gradient_caught,
+                             gradient_effect, start_size(dtype), log))
+    return rows
+
+
 def _fmt(x, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
 
 
-def table(rows: list[Row], n: int, title: str) -> str:
+EXAMPLES = "one or two layers, hx given, T 2..24"
+LONG_EXAMPLES = "one layer, hx given, T and N 32..64: gradient sums of 1,024-4,096 rows"
+
+
+def table(rows: list[Row], n: int, title: str, examples: str = EXAMPLES) -> str:
     lines = [f"## {title}", "",
-             f"{n} random examples per dtype (one or two layers, hx given, T 2..24); caught = "
+             f"{n} random examples per dtype ({examples}); caught = "
              f"the check fails on >= {CAUGHT:.0%} of them. `effect`: the error the mistake "
              "itself causes at that size (max abs / max abs of truth, worst tensor, median); "
              "`own`: nn.LSTM's own error in the dtype, same measure; `effect/own`: how close "
@@ -471,17 +500,25 @@ def main(argv=None) -> int:
     parser.add_argument("--examples", type=int, default=20)
     parser.add_argument("--out", default="docs")
     parser.add_argument("--name", default="power", help="file stem under --out")
-    parser.add_argument("--title", default="Detection power of the installed tolerance model")
+    parser.add_argument("--title", default=None)
+    parser.add_argument("--long", action="store_true",
+                        help="the gradient rows alone, on examples with long gradient sums "
+                             "(T and N 32..64; long_examples)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     started = time.monotonic()
-    rows = measure(args.examples, log=lambda s: print(s, file=sys.stderr, flush=True))
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    rows = (measure_long if args.long else measure)(args.examples, log=log)
+    title = args.title or ("Detection power of the installed tolerance model"
+                           + (": long gradient sums" if args.long else ""))
     out = Path(args.out)
     out.mkdir(exist_ok=True)
-    text = table(rows, args.examples, args.title)
-    text += f"\n({time.monotonic() - started:.0f} s; `python -m tests.power`)\n"
+    text = table(rows, args.examples, title, LONG_EXAMPLES if args.long else EXAMPLES)
+    command = "python -m tests.power" + (f" --long --examples {args.examples} --name "
+                                         f"{args.name}" if args.long else "")
+    text += f"\n({time.monotonic() - started:.0f} s; `{command}`)\n"
     (out / f"{args.name}.md").write_text(text)
-    plot(rows, out / f"{args.name}.png", args.title)
+    plot(rows, out / f"{args.name}.png", title)
     print(text)
     return 0
 
