@@ -410,27 +410,23 @@ def measure(n: int, log=print, dtypes=DTYPES, grad_dtypes=GRAD_DTYPES) -> list[R
                        forward_effect, start_size(dtype), log)
             rows.append(dataclasses.replace(row, correct=correct))
     for dtype in grad_dtypes:
-        recipes = examples(dtype, n, seed=7)
-        owns = [own_gradient_error(r) for r in recipes]
-        log(f"{dtype} gradients: nn.LSTM's own error {statistics.median(owns):.3g}")
-        for name, cls in GRADIENT_ERRORS.items():
-            rows.append(scan("gradients", dtype, name, cls, recipes, owns, gradient_caught,
-                             gradient_effect, start_size(dtype), log))
+        rows += gradient_rows(dtype, examples(dtype, n, seed=7), log)
     return rows
 
 
 def measure_long(n: int, log=print, grad_dtypes=GRAD_DTYPES) -> list[Row]:
     """The gradient rows on long_examples: where the rounding model's backward sums run over
     thousands of rows (rounding._Product)."""
-    rows = []
-    for dtype in grad_dtypes:
-        recipes = long_examples(dtype, n)
-        owns = [own_gradient_error(r) for r in recipes]
-        log(f"{dtype} gradients, long sums: nn.LSTM's own error {statistics.median(owns):.3g}")
-        for name, cls in GRADIENT_ERRORS.items():
-            rows.append(scan("gradients", dtype, name, cls, recipes, owns, gradient_caught,
-                             gradient_effect, start_size(dtype), log))
-    return rows
+    return [row for dtype in grad_dtypes
+            for row in gradient_rows(dtype, long_examples(dtype, n), log, ", long sums")]
+
+
+def gradient_rows(dtype: torch.dtype, recipes: list, log, label: str = "") -> list[Row]:
+    owns = [own_gradient_error(r) for r in recipes]
+    log(f"{dtype} gradients{label}: nn.LSTM's own error {statistics.median(owns):.3g}")
+    return [scan("gradients", dtype, name, cls, recipes, owns, gradient_caught,
+                 gradient_effect, start_size(dtype), log)
+            for name, cls in GRADIENT_ERRORS.items()]
 
 
 def _fmt(x, digits: int = 2) -> str:
