@@ -84,3 +84,17 @@ def test_a_sweep_asked_to_stop_keeps_what_it_counted(monkeypatch):
     finally:
         false_alarms.STOP.clear()
     assert result["examples"] == 3 == sum(result["counts"].values())
+
+
+def test_spec_pool_draws_every_example_from_a_few_specs(monkeypatch):
+    # --spec-pool: a candidate that compiles per spec pays a few compiles, not one per example
+    pool = false_alarms.draw_specs(5, seed=3)
+    assert 1 < len(pool) <= 5 and len(set(pool)) == len(pool)
+    recipes = false_alarms.draw_recipes(40, seed=3, spec_pool=pool)
+    assert {r.spec for r in recipes} <= set(pool)
+    assert len({(r.seq_len, r.batch, r.seed) for r in recipes}) > 10  # the rest still varies
+    monkeypatch.setattr(sandbox.Settings, "isolation", False)
+    torch.set_num_threads(1)
+    result = false_alarms.sweep("numpy", examples=3, seconds=60, seed=7, log=lambda s: None,
+                                spec_pool=2)
+    assert result["examples"] == 3 and not result["failures"]
