@@ -73,6 +73,19 @@ def draw_recipes(count: int, seed: int, spec_pool: list | None = None) -> list:
                                     else strategies.specs(dtype=ALL_DTYPES)), count, seed)
 
 
+# Batches per sweep seed: batch k of seed s is drawn from s * BATCHES + k, so sweeps with
+# different seeds never draw the same batch. (Batches once came from s + k: a sweep with seed
+# s + 1 repeated all but the first batch of one with seed s.)
+BATCHES = 100_003
+
+
+def batch_seed(seed: int, k: int) -> int:
+    """The Hypothesis seed of batch k of a sweep seeded `seed`."""
+    if not 0 <= k < BATCHES:
+        raise ValueError(f"batch {k}: a sweep draws at most {BATCHES} batches")
+    return seed * BATCHES + k
+
+
 def draw_specs(count: int, seed: int) -> list:
     """`count` distinct specs of the suite's strategy, dtypes uniform: a --spec-pool."""
     return list(dict.fromkeys(_draw(strategies.specs(dtype=ALL_DTYPES), count, seed)))
@@ -197,7 +210,7 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
             return
         pool = draw_specs(spec_pool, seed) if spec_pool else None
         for k in itertools.count():
-            yield [(recipe, None) for recipe in draw_recipes(200, seed + k, pool)]
+            yield [(recipe, None) for recipe in draw_recipes(200, batch_seed(seed, k), pool)]
 
     def spent() -> bool:  # the limits (a pinned sweep runs every pin), or asked to stop
         return STOP.is_set() or not pinned and (done >= examples

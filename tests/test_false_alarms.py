@@ -98,3 +98,14 @@ def test_spec_pool_draws_every_example_from_a_few_specs(monkeypatch):
     result = false_alarms.sweep("numpy", examples=3, seconds=60, seed=7, log=lambda s: None,
                                 spec_pool=2)
     assert result["examples"] == 3 and not result["failures"]
+
+
+def test_sweeps_with_different_seeds_draw_different_examples():
+    # batch k of seed s once came from s + k: a sweep seeded s + 1 repeated the one seeded s
+    first = {false_alarms.batch_seed(20261401, k) for k in range(50)}
+    second = {false_alarms.batch_seed(20261402, k) for k in range(50)}
+    assert not first & second
+    # (every Hypothesis run starts with the same simplest example, which a sweep runs once)
+    a = {repr(r) for r in false_alarms.draw_recipes(20, false_alarms.batch_seed(7, 1))}
+    b = {repr(r) for r in false_alarms.draw_recipes(20, false_alarms.batch_seed(8, 0))}
+    assert len(a & b) <= 1, a & b
