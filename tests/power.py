@@ -416,7 +416,7 @@ def measure(n: int, log=print, dtypes=DTYPES, grad_dtypes=GRAD_DTYPES) -> list[R
 
 def measure_long(n: int, log=print, grad_dtypes=GRAD_DTYPES) -> list[Row]:
     """The gradient rows on long_examples: where the rounding model's backward sums run over
-    thousands of rows (rounding._Product)."""
+    thousands of rows (rounding_backward._Product)."""
     return [row for dtype in grad_dtypes
             for row in gradient_rows(dtype, long_examples(dtype, n), log, ", long sums")]
 

@@ -254,5 +254,5 @@ def test_backward_sums_accumulate_error_over_every_row(monkeypatch):
     first = G.run_model_gradients(recipe, own.weights).grads
     assert all(torch.equal(first[k], again[k]) for k in first)
     monkeypatch.setattr(rounding._Rounder, "backward_accumulation",
-                        lambda self, squares, terms: torch.zeros_like(squares))
+                        lambda self, squares, length: torch.zeros_like(squares))
     assert model_over_own()["bias_hh_l0"] < 1.0  # what the model read before

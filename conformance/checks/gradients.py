@@ -34,7 +34,7 @@ GRADIENT_RMS_MULTIPLE of the gauges' largest root-mean-square error, as a bound 
 a full ulp here in every dtype: the half-ulp reading of float16 and bfloat16 is the forward
 check's. Its backward sums (over every time step and batch element for d/dW and the bias,
 over the gates for d/dx) carry accumulation error as the forward's products do
-(rounding._Product, pins.LONG_GRADIENT_SUM).
+(rounding_backward._Product, pins.LONG_GRADIENT_SUM).
 
 `check_gradcheck` (gradcheck.py) checks the candidate's backward against finite differences
 of its own forward.

@@ -24,7 +24,7 @@ sign s drawn per element at random from `seed`:
 In backward (autograd through the model) every back-propagated gradient is moved by another
 (1 + s' * eps) at the same places, and an activation's derivative is computed from its
 perturbed value (y (1 - y), 1 - y^2), as implementations compute it from their saved gates.
-The backward's sums carry the forward products' accumulation error (`_Product`, `_BiasAdd`):
+The backward's sums carry the forward products' accumulation error (rounding_backward.py):
 d/dx sums over the output features, d/dW and the bias gradient over every row that used the
 weight (all time steps and batch elements, T x N terms: a weight's gradient is one sum over
 them however an implementation splits it).
@@ -49,86 +49,9 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from conformance.model.cases import Case
+from conformance.core.rounding_backward import _BiasAdd, _Gates, _Perturb, _Product
 
 MODEL_SEED = 0x0B1A5  # mixed with the caller's seed
-
-
-class _Perturb(torch.autograd.Function):
-    """Forward: x * forward_factor; backward: grad * forward_factor * backward_factor."""
-
-    @staticmethod
-    def forward(ctx, x, forward_factor, backward_factor):
-        ctx.save_for_backward(forward_factor * backward_factor)
-        return x * forward_factor
-
-    @staticmethod
-    def backward(ctx, grad):
-        (factor,) = ctx.saved_tensors
-        return grad * factor, None, None
-
-
-class _Gates(torch.autograd.Function):
-    """Forward: the four gate activations of z (sigmoid, except tanh where `is_tanh`) plus
-    `shift` (the model's error); backward from those perturbed values, as implementations do
-    from their saved gates: grad * act'(y) * backward_factor."""
-
-    @staticmethod
-    def forward(ctx, z, is_tanh, shift, backward_factor):
-        y = torch.where(is_tanh, torch.tanh(z), torch.sigmoid(z)) + shift
-        ctx.save_for_backward(y, is_tanh, backward_factor)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad):
-        y, is_tanh, factor = ctx.saved_tensors
-        slope = torch.where(is_tanh, 1 - y * y, y * (1 - y))
-        return grad * slope * factor, None, None, None
-
-
-class _Product(torch.autograd.Function):
-    """Forward: x @ w.T, exact (the caller adds the forward rounding). Backward: the exact
-    gradients, each sum with its accumulation error as the forward's (`_Rounder.matmul`):
-    accumulation_eps * accumulation_terms(k) * sqrt(sum of the squared terms), random signs;
-    k is w's rows for d/dx and `rows` for d/dw, the rows of every call that uses w."""
-
-    @staticmethod
-    def forward(ctx, x, w, rounder, rows):
-        ctx.save_for_backward(x, w)
-        ctx.rounder, ctx.rows = rounder, rows
-        return x @ w.T
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, w = ctx.saved_tensors
-        r = ctx.rounder
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = grad @ w + r.backward_accumulation(
-                (grad * grad) @ (w * w), accumulation_terms(w.shape[0]))
-        if ctx.needs_input_grad[1]:
-            g, v = grad.reshape(-1, grad.shape[-1]), x.reshape(-1, x.shape[-1])
-            grad_w = g.T @ v + r.backward_accumulation(
-                (g * g).T @ (v * v), accumulation_terms(ctx.rows))
-        return grad_x, grad_w, None, None
-
-
-class _BiasAdd(torch.autograd.Function):
-    """Forward: z + bias, exact. Backward: the bias gradient, a sum over every row that adds
-    the bias (`rows` in all), with its accumulation error as `_Product`'s."""
-
-    @staticmethod
-    def forward(ctx, z, bias, rounder, rows):
-        ctx.rounder, ctx.rows = rounder, rows
-        return z + bias
-
-    @staticmethod
-    def backward(ctx, grad):
-        grad_bias = None
-        if ctx.needs_input_grad[1]:
-            g = grad.reshape(-1, grad.shape[-1])
-            grad_bias = g.sum(0) + ctx.rounder.backward_accumulation(
-                (g * g).sum(0), accumulation_terms(ctx.rows))
-        return grad, grad_bias, None, None
 
 
 class _Signs:
@@ -210,11 +133,12 @@ class _Rounder:
             return x * forward_factor
         return _Perturb.apply(x, forward_factor, self.factor(x.shape))
 
-    def backward_accumulation(self, squares: torch.Tensor, terms: float) -> torch.Tensor:
-        """A backward sum's accumulation error: accumulation_eps * terms * sqrt(squares),
-        random signs (from the generator of the forward's, in autograd's order)."""
+    def backward_accumulation(self, squares: torch.Tensor, length: int) -> torch.Tensor:
+        """A backward sum's accumulation error, for sums of `length` terms with these sums of
+        squared terms: accumulation_eps * accumulation_terms(length) * sqrt(squares), random
+        signs (from the generator of the forward's, in autograd's order)."""
         signs = self.signs.draw(squares.numel()).view(squares.shape)
-        return signs * squares.sqrt() * (self.accumulation_eps * terms)
+        return signs * squares.sqrt() * (self.accumulation_eps * accumulation_terms(length))
 
     def matmul(self, x: torch.Tensor, w: torch.Tensor, w_squared_t: torch.Tensor | None = None,
                rows: int | None = None) -> torch.Tensor:
