@@ -308,12 +308,16 @@ def main(argv=None) -> int:
                         help="draw K specs once and every example's spec from them, and let "
                              "torch-compile keep one compiled function per spec "
                              "(CompiledLSTM.reuse): a compile per spec, not per example")
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                        help="per example (default 120): torch.compile's first call on a "
+                             "spec compiles, which several sweeps at once on a small "
+                             "machine can stretch past it")
     parser.add_argument("--pins", action="store_true",
                         help="every pinned example (conformance/model/pins.py) with every "
                              "check, instead of random ones")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    Limits.timeout = 120.0
+    Limits.timeout = args.timeout
     if args.spec_pool:
         from conformance.adapters.torch_deploy import CompiledLSTM
         CompiledLSTM.reuse = True
