@@ -1,6 +1,6 @@
 """Detection power: the smallest systematic error the forward and gradient checks catch.
 
-    python -m tests.power [--examples N] [--out docs] [--quick]
+    python -m tests.power [--examples N] [--out docs] [--long] [--name STEM]
 
 For each dtype and each injected error (a subclass of the catalog's plain `BaseLSTM`, which
 computes op by op in the candidate's dtype), this finds on each of N random examples (one or
@@ -67,7 +67,7 @@ class WhhScaled(BaseLSTM):
     d = 0.0
 
     def preactivation(self, x_t, h, w: Weights):
-        w_hh = (w.w_hh.to(torch.float64) * (1 + self.d)).to(w.w_hh.dtype)
+        w_hh = scaled(w.w_hh.to(torch.float64), self.d).to(w.w_hh.dtype)
         return super().preactivation(x_t, h, w._replace(w_hh=w_hh))
 
 
@@ -96,29 +96,36 @@ class CellRounded(BaseLSTM):
         return round_relative(super().cell_update(c, i, f, g), self.d)
 
 
+def scaled(x: torch.Tensor, d: float) -> torch.Tensor:
+    """x times 1 + d, exactly but for the result's rounding to the dtype: x * (1 + d) would
+    round 1 + d to the dtype first (in float32 d = 1.8e-7 becomes 2.4e-7), injecting another
+    error than the one whose effect is measured in float64."""
+    return x + x * d
+
+
 class _ScaleGrad(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, factor):
-        ctx.factor = factor
+    def forward(ctx, x, d):
+        ctx.d = d
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.factor, None
+        return scaled(g, ctx.d), None
 
 
 class GradWhhScaled(BaseLSTM):
     d = 0.0
 
     def preactivation(self, x_t, h, w: Weights):
-        return super().preactivation(x_t, h, w._replace(w_hh=_ScaleGrad.apply(w.w_hh, 1 + self.d)))
+        return super().preactivation(x_t, h, w._replace(w_hh=_ScaleGrad.apply(w.w_hh, self.d)))
 
 
 class GradCellScaled(BaseLSTM):
     d = 0.0
 
     def step(self, x_t, h, c, w: Weights):
-        return super().step(x_t, h, _ScaleGrad.apply(c, 1 + self.d), w)
+        return super().step(x_t, h, _ScaleGrad.apply(c, self.d), w)
 
 
 FORWARD_ERRORS = {"W_hh x (1+d)": WhhScaled, "forget bias + d": ForgetBiasShifted,
@@ -493,7 +500,9 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=20)
+    # 40, as issue 10 measured the tolerance it replaced: with 20, the 90% size is the 18th
+    # example's, and one example more or less moves a row by a grid step or two.
+    parser.add_argument("--examples", type=int, default=40)
     parser.add_argument("--out", default="docs")
     parser.add_argument("--name", default="power", help="file stem under --out")
     parser.add_argument("--title", default=None)
@@ -510,8 +519,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(exist_ok=True)
     text = table(rows, args.examples, title, LONG_EXAMPLES if args.long else EXAMPLES)
-    command = "python -m tests.power" + (f" --long --examples {args.examples} --name "
-                                         f"{args.name}" if args.long else "")
+    command = ("python -m tests.power" + (" --long" if args.long else "")
+               + (f" --examples {args.examples}" if args.examples != 40 else "")
+               + (f" --name {args.name}" if args.name != "power" else ""))
     text += f"\n({time.monotonic() - started:.0f} s; `{command}`)\n"
     (out / f"{args.name}.md").write_text(text)
     plot(rows, out / f"{args.name}.png", title)

@@ -3,6 +3,7 @@ above a threshold of its own, so the answers are known."""
 import math
 
 import pytest
+import torch
 
 from tests import power
 
@@ -75,3 +76,16 @@ def test_examples_never_caught_count_as_beyond_every_ratio():
     assert row.per_example90 == sorted(r for r in row.per_example if r is not None)[17]
     row.per_example[4] = row.per_example[5] = None  # three of 20: fewer than 90% caught
     assert row.per_example90 is None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gradient_errors_inject_the_size_they_are_measured_at(dtype):
+    # The effect of a size d is measured in float64; the candidate must inject that d in its
+    # own dtype too, not 1 + d rounded to the dtype (a third off at d = 1.8e-7 in float32).
+    d = 1.5 * torch.finfo(dtype).eps
+    x = torch.linspace(0.5, 2.0, 4001, dtype=dtype, requires_grad=True)
+    g = torch.linspace(-3.0, 3.0, 4001, dtype=dtype)
+    power._ScaleGrad.apply(x, d).backward(g)
+    got = x.grad.to(torch.float64) - g.to(torch.float64)
+    assert (got * g.to(torch.float64)).sum() / g.to(torch.float64).square().sum() == \
+        pytest.approx(d, rel=0.05)
