@@ -109,3 +109,18 @@ def test_sweeps_with_different_seeds_draw_different_examples():
     a = {repr(r) for r in false_alarms.draw_recipes(20, false_alarms.batch_seed(7, 1))}
     b = {repr(r) for r in false_alarms.draw_recipes(20, false_alarms.batch_seed(8, 0))}
     assert len(a & b) <= 1, a & b
+
+
+def test_dynamic_compile_divergence_is_known_only_where_the_sweep_compiles_dynamically(
+        monkeypatch):
+    from conformance.adapters.torch_deploy import CompiledLSTM
+    from conformance.model.cases import CaseRecipe
+    from conformance.model.spec import LSTMSpec
+    known = false_alarms.KNOWN_DIVERGENCES["torch-compile"][1]
+    hit = CaseRecipe(spec=LSTMSpec(9, 1, num_layers=3, bias=False, dtype=torch.float16),
+                     seq_len=2, batch=2)
+    biased = CaseRecipe(spec=LSTMSpec(9, 1, dtype=torch.float16), seq_len=2, batch=2)
+    monkeypatch.setattr(CompiledLSTM, "reuse", False)
+    assert not known(hit)  # the suite's static compiles do not meet it
+    monkeypatch.setattr(CompiledLSTM, "reuse", True)
+    assert known(hit) and not known(biased)
