@@ -63,6 +63,7 @@ def _compiled_dynamic() -> bool:
     from conformance.adapters.torch_deploy import CompiledLSTM
     return CompiledLSTM.reuse
 
+
 # Real divergences that kill the process: the sweep runs checks in process (to watch their
 # comparisons), so these recipes are skipped, counted apart and not in the examples.
 KNOWN_CRASHES = {

@@ -72,8 +72,8 @@ FLOAT32_WIDE = BFLOAT16_WIDE.replace(spec=LSTMSpec(512, 512, dtype=torch.float32
 # reductions; a rounding model whose backward sums carried no accumulation error read 0.57 of
 # nn.LSTM's own error on the bias gradient, and fused-torch (one matmul over all rows) used
 # 0.98 of the whole-tensor allowance on d/d weight_ih_l0 at 128 x 128. With the backward's
-# accumulation error (rounding_backward._Product, _BiasAdd): the model reads 2.1x nn.LSTM's on the bias
-# gradient, 11.6x on d/d weight_ih_l0, and fused-torch uses 0.25 at 128 x 128.
+# accumulation error (rounding_backward._Product, _BiasAdd): the model reads 2.1x nn.LSTM's on
+# the bias gradient, 11.6x on d/d weight_ih_l0, and fused-torch uses 0.25 at 128 x 128.
 LONG_GRADIENT_SUM = CaseRecipe(LSTMSpec(8, 8, dtype=torch.float32), seq_len=64, batch=64,
                                hx="random", seed=5)
 
