@@ -76,14 +76,16 @@ KNOWN_CRASHES = {
 # table (a sweep stopped early, for the cores, keeps what it counted).
 STOP = threading.Event()
 
-ALL_DTYPES = st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16])
+SWEPT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
 
-def draw_recipes(count: int, seed: int, spec_pool: list | None = None) -> list:
-    """`count` recipes of the suite's all-axes strategy, dtypes uniform, cpu; spec_pool:
-    their specs drawn from these instead."""
+def draw_recipes(count: int, seed: int, spec_pool: list | None = None,
+                 dtypes: tuple = SWEPT_DTYPES) -> list:
+    """`count` recipes of the suite's all-axes strategy, dtypes uniform over `dtypes`, cpu;
+    spec_pool: their specs drawn from these instead."""
     return _draw(strategies.recipes(spec=st.sampled_from(spec_pool) if spec_pool
-                                    else strategies.specs(dtype=ALL_DTYPES)), count, seed)
+                                    else strategies.specs(dtype=st.sampled_from(dtypes))),
+                 count, seed)
 
 
 # Batches per sweep seed: batch k of seed s is drawn from s * BATCHES + k, so sweeps with
@@ -99,9 +101,11 @@ def batch_seed(seed: int, k: int) -> int:
     return seed * BATCHES + k
 
 
-def draw_specs(count: int, seed: int) -> list:
-    """`count` distinct specs of the suite's strategy, dtypes uniform: a --spec-pool."""
-    return list(dict.fromkeys(_draw(strategies.specs(dtype=ALL_DTYPES), count, seed)))
+def draw_specs(count: int, seed: int, dtypes: tuple = SWEPT_DTYPES) -> list:
+    """`count` distinct specs of the suite's strategy, dtypes uniform over `dtypes`: a
+    --spec-pool."""
+    return list(dict.fromkeys(_draw(strategies.specs(dtype=st.sampled_from(dtypes)), count,
+                                    seed)))
 
 
 def _draw(strategy, count: int, seed: int) -> list:
@@ -192,10 +196,12 @@ class ClosestCall:
 
 
 def sweep(name: str, examples: int, seconds: float, seed: int, log,
-          only: str | None = None, pinned: bool = False, spec_pool: int = 0) -> dict:
+          only: str | None = None, pinned: bool = False, spec_pool: int = 0,
+          dtypes: tuple = SWEPT_DTYPES) -> dict:
     """Sweep one candidate; only: "forward" or "gradients" to run that check alone; pinned:
     every pinned example instead of random ones, each with every check; spec_pool: random
-    examples over this many specs drawn once (for candidates that compile per spec)."""
+    examples over this many specs drawn once (for candidates that compile per spec); dtypes:
+    the random examples' (a change to one dtype's tolerance needs only its own sweep)."""
     candidate = registry.load(name)
     avoided = avoided_features(candidate)
     checks = [("forward", check_forward)]
@@ -221,9 +227,10 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
         if pinned:  # each pin once per check
             yield [(recipe, k) for recipe in pinned_recipes() for k in range(len(checks))]
             return
-        pool = draw_specs(spec_pool, seed) if spec_pool else None
+        pool = draw_specs(spec_pool, seed, dtypes) if spec_pool else None
         for k in itertools.count():
-            yield [(recipe, None) for recipe in draw_recipes(200, batch_seed(seed, k), pool)]
+            yield [(recipe, None)
+                   for recipe in draw_recipes(200, batch_seed(seed, k), pool, dtypes)]
 
     def spent() -> bool:  # the limits (a pinned sweep runs every pin), or asked to stop
         return STOP.is_set() or not pinned and (done >= examples
@@ -328,7 +335,12 @@ def main(argv=None) -> int:
     parser.add_argument("--pins", action="store_true",
                         help="every pinned example (conformance/model/pins.py) with every "
                              "check, instead of random ones")
+    parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES.values()), default=None,
+                        help="draw random examples in this dtype (repeat for several; "
+                             "default: all four, uniformly)")
     args = parser.parse_args(argv)
+    by_name = {name: dtype for dtype, name in DTYPE_NAMES.items()}
+    dtypes = tuple(by_name[name] for name in args.dtype) if args.dtype else SWEPT_DTYPES
     torch.set_num_threads(1)
     Limits.timeout = args.timeout
     if args.spec_pool:
@@ -340,7 +352,7 @@ def main(argv=None) -> int:
     results = []
     for name in args.impl:
         result = sweep(name, args.examples, args.seconds, args.seed, log, args.check,
-                       args.pins, args.spec_pool)
+                       args.pins, args.spec_pool, dtypes)
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s"

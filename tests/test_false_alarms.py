@@ -124,3 +124,21 @@ def test_dynamic_compile_divergence_is_known_only_where_the_sweep_compiles_dynam
     assert not known(hit)  # the suite's static compiles do not meet it
     monkeypatch.setattr(CompiledLSTM, "reuse", True)
     assert known(hit) and not known(biased)
+
+
+def test_dtype_option_draws_only_those_dtypes(monkeypatch):
+    # --dtype: a change to one dtype's tolerance is swept in that dtype alone
+    wide = {false_alarms.draw_recipes(40, seed=5)[k].spec.dtype for k in range(40)}
+    assert len(wide) == 4
+    narrow = false_alarms.draw_recipes(40, seed=5, dtypes=(torch.float32, torch.float64))
+    assert {r.spec.dtype for r in narrow} == {torch.float32, torch.float64}
+    assert {s.dtype for s in false_alarms.draw_specs(10, 5, (torch.float64,))} == {torch.float64}
+    seen = []
+    monkeypatch.setattr(false_alarms, "sweep", lambda name, *args: seen.append(args[-1]) or {
+        "name": name, "counts": {}, "failures": [], "closest": {}, "seconds": 0.0,
+        "examples": 0, "skipped": 0})
+    monkeypatch.setattr(false_alarms.signal, "signal", lambda *args: None)  # pytest's stay
+    monkeypatch.setattr(false_alarms.Limits, "timeout", false_alarms.Limits.timeout)
+    monkeypatch.setattr(false_alarms.torch, "set_num_threads", lambda n: None)
+    false_alarms.main(["--impl", "numpy", "--dtype", "bfloat16", "--examples", "1"])
+    assert seen == [(torch.bfloat16,)]

@@ -221,7 +221,9 @@ def test_long_sums_accumulate_error_as_the_root_of_their_length(monkeypatch):
     slow = rounding.results(case64, eps(torch.float32), [1, 2])[0]  # the gradient check's
     fast = rounding_numpy.results(case64, eps(torch.float32), [1, 2])[0]
     assert max_abs_diff(slow, fast) <= 1e-6 * max_abs_diff(fast, truth[0])
-    monkeypatch.setattr(rounding_numpy, "accumulation_terms", lambda k: 1.0)
+    from conformance.core import variance  # the samples' spread (gauge.model_samples)
+    for module in (rounding_numpy, variance):
+        monkeypatch.setattr(module, "accumulation_terms", lambda k: 1.0)
     flat = gauge.sample_rms(recipe, truth, gauge.model_samples(recipe), case64)[0]
     assert flat < 1.2 * own, (flat, own)  # what the model read before
     assert rounding.accumulation_terms(1) == rounding.accumulation_terms(7) == 1.0
@@ -256,3 +258,32 @@ def test_backward_sums_accumulate_error_over_every_row(monkeypatch):
     monkeypatch.setattr(rounding._Rounder, "backward_accumulation",
                         lambda self, squares, length: torch.zeros_like(squares))
     assert model_over_own()["bias_hh_l0"] < 1.0  # what the model read before
+
+
+@settings(SETTINGS, max_examples=12)
+@given(cpu_recipes())
+def test_arithmetic_ulps_scale_the_arithmetic_and_nothing_else(recipe):
+    """At `arithmetic` ulps per arithmetic result (the whole-tensor gauge's ARITHMETIC_ULPS),
+    the model's error is, to first order, a * (its arithmetic part) + (its activations' and
+    accumulation's part): with the same signs, the error at 1/2 is the mean of those at 1 and
+    at 0, and the spread's variance at 1/2 is a quarter of the arithmetic variance plus the
+    rest. Activations scaled too, or arithmetic not at all, would break both."""
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    e = eps(torch.float32)
+    with torch.no_grad():
+        truth = tensors(unpack(run_reference(case)))
+        # Without accumulation errors, what is left at a = 0 is the activations' error.
+        error = {a: [r - t for r, t in zip(rounding_numpy.results(case, e, 7, accumulation=0.0,
+                                                                  arithmetic=a), truth)]
+                 for a in (0.0, 0.5, 1.0)}
+        variance = {a: [v.square() for v in rms_error(case, e, accumulation=0.0, arithmetic=a)]
+                    for a in (0.0, 0.5, 1.0)}
+    for k, true in enumerate(truth):
+        if true.numel() == 0:
+            continue
+        size = error[1.0][k].abs().max().item()
+        # the activations stay off at a = 0
+        assert error[0.0][k].abs().max().item() > 0 and variance[0.0][k].max().item() > 0
+        assert max_abs_diff(error[0.5][k], (error[0.0][k] + error[1.0][k]) / 2) <= 1e-4 * size
+        split = 0.25 * (variance[1.0][k] - variance[0.0][k]) + variance[0.0][k]
+        assert max_abs_diff(variance[0.5][k], split) <= 1e-9 * variance[1.0][k].max().item()

@@ -32,7 +32,8 @@ from conformance.model.cases import Case, CaseRecipe
 from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core import rounding, variance
-from conformance.core.tolerance import (HALF_PRECISION_OP_ULPS, Tolerance, draw_gauge, eps,
+from conformance.core.tolerance import (ARITHMETIC_ULPS, HALF_PRECISION_OP_ULPS, Tolerance,
+                                        draw_gauge, eps,
                                         max_abs_diff, max_and_rms_diff, tolerance_for)
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
@@ -137,28 +138,57 @@ def model_results(recipe: CaseRecipe, training: bool = False) -> Results:
 MODEL_SAMPLES = 6
 
 
+def arithmetic_ulps(recipe: CaseRecipe) -> float:
+    """The model's ulps per arithmetic result in the whole-tensor gauge of `recipe`:
+    ARITHMETIC_ULPS in float32 and float64 on the cpu, else 1 (the half dtypes scale the whole
+    model by HALF_PRECISION_OP_ULPS instead)."""
+    spec = recipe.spec
+    if spec.dtype in (torch.float32, torch.float64) and torch.device(spec.device).type == "cpu":
+        return ARITHMETIC_ULPS
+    return 1.0
+
+
 def model_samples(recipe: CaseRecipe, training: bool = False) -> Callable:
     """MODEL_SAMPLES samples of the rounding model at the gauge precision of `recipe`, seeded
-    from the recipe, in one run (rounding_numpy.results): a function of a float64 case to a
-    list of (output, h_n, c_n)."""
+    from the recipe, in one run (rounding_numpy.results), its arithmetic results
+    arithmetic_ulps(recipe) off: a function of a float64 case to a list of (output, h_n,
+    c_n). Where that is below one ulp, the list ends with the model's spread at the same
+    ulps (variance.rms_error, which cannot cancel): the full-ulp model's first sample and
+    spread, which the element-wise gauge reads, would otherwise set the whole-tensor gauge."""
     from conformance.core import rounding_numpy
     precision, _ = gauge_precision(recipe.spec.dtype)
     seed = [*perturbation_seed(recipe), MODEL_SAMPLES]
-    return lambda case: rounding_numpy.results(case, eps(precision), seed, training,
-                                               samples=MODEL_SAMPLES)
+    arithmetic = arithmetic_ulps(recipe)
+
+    def draw(case: Case) -> list:
+        drawn = rounding_numpy.results(case, eps(precision), seed, training,
+                                       samples=MODEL_SAMPLES, arithmetic=arithmetic)
+        if arithmetic < 1:
+            drawn.append(variance.rms_error(case, eps(precision), training=training,
+                                            arithmetic=arithmetic))
+        return drawn
+
+    draw.arithmetic = arithmetic
+    return draw
 
 
 def sample_rms(recipe: CaseRecipe, truth: tuple, samples: Callable,
                case: Case | None = None) -> list[float]:
-    """Per result tensor: the largest root-mean-square error of the model's samples, scaled
-    to the dtype. case: the float64 cpu build of `recipe`, if already made."""
+    """Per result tensor: the largest root-mean-square error of the model's samples (a
+    spread that model_samples appends: its root mean square), scaled to the dtype. case: the
+    float64 cpu build of `recipe`, if already made."""
     _, scale = gauge_precision(recipe.spec.dtype)
     if case is None:
         case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.no_grad():
         drawn = samples(case)
-    return [max(max_and_rms_diff(got[k], t, scale)[1] for got in drawn)
-            for k, t in enumerate(truth)]
+    spread = drawn.pop() if getattr(samples, "arithmetic", 1.0) < 1 else None
+    rms = [max(max_and_rms_diff(got[k], t, scale)[1] for got in drawn)
+           for k, t in enumerate(truth)]
+    if spread is not None:
+        rms = [max(r, s.square().mean().sqrt().item() * scale if s.numel() else 0.0)
+               for r, s in zip(rms, spread)]
+    return rms
 
 
 # Times the model's root-mean-square error (variance.rms_error): where a sample's few errors
@@ -218,8 +248,9 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     With the spread, each tolerance also gets a root-mean-square gauge (Tolerance.rms_allowed),
     a bound on one draw of the tensor's error (tolerance.draw_gauge): nn.LSTM's own and the
     sensitivity's root-mean-square errors times (1 + 3 / sqrt(n)), the model's largest sample's
-    (MODEL_SAMPLES; its spread's if larger; at HALF_PRECISION_OP_ULPS in float16 and bfloat16
-    on the cpu) times (1 + FEW_ENTRIES_MARGIN / n), combined with nn.LSTM's own in float64.
+    (MODEL_SAMPLES; its spread's if larger; on the cpu at HALF_PRECISION_OP_ULPS in float16 and
+    bfloat16, with arithmetic results ARITHMETIC_ULPS off in float32 and float64) times
+    (1 + FEW_ENTRIES_MARGIN / n), combined with nn.LSTM's own in float64.
     Without samples or spread (samples=None: the self-consistency checks, which compare
     element-wise only): no whole-tensor test.
     """
@@ -247,9 +278,12 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     for (r, r_rms), (s, s_rms), (m, m_rms), t, d_rms in zip(references, moved, model, truth,
                                                             drawn):
         # The model's: its samples' largest, or its first sample's or spread's (which cannot
-        # cancel, pins.FEW_EQUAL_ERRORS) if larger.
+        # cancel, pins.FEW_EQUAL_ERRORS) if larger; where the samples round arithmetic below
+        # a full ulp, their own spread stands in for the full-ulp ones (model_samples).
+        if d_rms is not None and getattr(samples, "arithmetic", 1.0) == 1.0:
+            d_rms = max(d_rms, m_rms)
         rms_gauge = (math.inf if d_rms is None
-                     else draw_gauge(dtype, t.numel(), r_rms, s_rms, op_ulps * max(d_rms, m_rms)))
+                     else draw_gauge(dtype, t.numel(), r_rms, s_rms, op_ulps * d_rms))
         tols.append(tolerance_for(recipe.spec.dtype, None, r, s, m, t, rms_gauge=rms_gauge,
                                   rms_entries_margin=False))
     return tols

@@ -61,9 +61,11 @@ class _Signs:
     once: a draw, and then a multiplication, per op would cost more than the model's
     arithmetic."""
 
-    def __init__(self, generator: torch.Generator, eps: float, accumulation_eps: float):
+    def __init__(self, generator: torch.Generator, eps: float, accumulation_eps: float,
+                 arithmetic: float = 1.0):
         self.generator = generator
         self.eps, self.accumulation_eps = eps, accumulation_eps
+        self.arithmetic = arithmetic  # ulps of a rounded arithmetic result (kind 1)
         self.queue: list[tuple] = []  # this step's pieces, last first
         self.asked: list[torch.Size] = []  # the shapes asked for since begin_step
 
@@ -72,9 +74,11 @@ class _Signs:
         return 2.0 * drawn.to(torch.float64) - 1
 
     def _kinds(self, signs: torch.Tensor) -> tuple:
-        """(eps * signs, 1 + eps * signs, accumulation_eps * signs): what take returns."""
+        """(eps * signs, 1 + arithmetic * eps * signs, accumulation_eps * signs): what take
+        returns."""
         error = self.eps * signs
-        return error, 1 + error, self.accumulation_eps * signs
+        factor = 1 + (error if self.arithmetic == 1.0 else self.arithmetic * error)
+        return error, factor, self.accumulation_eps * signs
 
     def begin_step(self) -> None:
         """Draw this step's signs at once, for the shapes the previous step asked for."""
@@ -95,7 +99,8 @@ class _Signs:
         self.queue = list(pieces)[::-1]
 
     def take(self, shape, kind: int) -> torch.Tensor:
-        """kind 0: eps * signs; 1: 1 + eps * signs; 2: accumulation_eps * signs."""
+        """kind 0: eps * signs (an activation's error); 1: 1 + arithmetic * eps * signs (an
+        arithmetic result's rounding); 2: accumulation_eps * signs."""
         shape = torch.Size(shape)
         self.asked.append(shape)
         if self.queue:

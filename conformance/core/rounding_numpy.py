@@ -63,8 +63,13 @@ def _spans(sizes: list[int]) -> list[tuple[int, int]]:
 
 
 def results(case: Case, eps: float, seed=0, training: bool = False,
-            accumulation: float | None = None, samples: int | None = None):
+            accumulation: float | None = None, samples: int | None = None,
+            arithmetic: float = 1.0):
     """rounding.results(case, eps, seed, training, accumulation) without autograd.
+
+    arithmetic: the ulps by which each arithmetic result (a sum, a product, a matrix
+    product's sum rounded to the dtype) is off; activations stay one ulp off and the
+    accumulation error as it is (see gauge.ARITHMETIC_ULPS).
 
     samples: a list of that many independent samples of the model instead, from one run over
     the batch repeated `samples` times (every operation's signs are drawn per element, so
@@ -73,7 +78,7 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
     take 1.4x the time of one (100 random examples)."""
     copies = 1 if samples is None else samples
     r = _Rounder(eps, seed, accumulation_eps(eps) if accumulation is None else accumulation)
-    signs = _NumpySigns(r.signs.generator, r.eps, r.accumulation_eps)
+    signs = _NumpySigns(r.signs.generator, r.eps, r.accumulation_eps, arithmetic)
     error = lambda shape: signs.take(shape, 0)
     factor = lambda shape: signs.take(shape, 1)
     rounded = lambda v: v * factor(v.shape)

@@ -37,8 +37,9 @@ A second test holds the whole tensor to the gauges' root-mean-square errors:
 rms_gauge (draw_gauge) bounds one draw of a tensor's error: nn.LSTM's own and the
 sensitivity's root-mean-square errors, each one draw of n errors, times (1 + 3 / sqrt(n)); the
 rounding model's largest of several samples (gauge.MODEL_SAMPLES, gradients.GRADIENT_SAMPLES;
-in the forward check its propagated spread if larger, read in float16 and bfloat16 on the cpu
-at HALF_PRECISION_OP_ULPS), times (1 + FEW_ENTRIES_MARGIN / n); in float64 combined with the
+in the forward check its propagated spread if larger, read on the cpu at HALF_PRECISION_OP_ULPS
+in float16 and bfloat16, and with arithmetic results ARITHMETIC_ULPS off in float32 and
+float64), times (1 + FEW_ENTRIES_MARGIN / n); in float64 combined with the
 truth's own rounding (rms_gauge_of). A tensor's error can rest on a few events that many
 elements share, so its root mean square varies from sample to sample as one number does: the
 samples show how far, where a propagated variance or a factor for n independent errors would
@@ -89,6 +90,15 @@ GRADIENT_RMS_MULTIPLE = 1.25
 # GPU kernel may use approximate half-precision activations (cuda and mps keep the full ulp
 # until a sweep on such a device shows the room).
 HALF_PRECISION_OP_ULPS = 0.5
+# The rounding model's ulps per arithmetic result (a sum, a product, a matrix product's sum
+# rounded to the dtype), in the forward check's whole-tensor gauge, in float32 and float64 on
+# the cpu. Every library rounds those correctly (IEEE: at most half an ulp off); only its
+# vectorized exp, tanh and sigmoid are off by up to a full ulp, and the model keeps that on
+# every activation (and the accumulation error of long sums as it is). The whole-tensor gauge
+# is the model's on nine tensors of ten (the power examples) and falls by a median 16% in
+# float32 and 13% in float64; the element-wise test keeps the full ulp, as in the half dtypes
+# (HALF_PRECISION_OP_ULPS). cuda and mps keep it too (no sweep ran there).
+ARITHMETIC_ULPS = 0.5
 VALUE_ULPS = 0.5  # of |truth| per element: the final rounding of a value to the dtype
 CAP_FRACTION = 0.5  # of the tensor's largest |truth|: the most any check allows
 

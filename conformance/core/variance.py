@@ -49,7 +49,7 @@ def numpy_layout(case: Case) -> Arrays:
 
 
 def rms_error(case: Case, eps: float, accumulation: float | None = None,
-              training: bool = False) -> tuple:
+              training: bool = False, arithmetic: float = 1.0) -> tuple:
     """Per element of (output, h_n, c_n): the root mean square of the model's error over its
     random signs, to first order (each operation's error carried by the derivatives, as
     variances; the errors of different operations taken as independent).
@@ -57,18 +57,22 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
     A sample of the model (`results`) can be lucky where a few errors of equal size meet with
     opposite signs: two of them cancel in one element of four (pins.FEW_EQUAL_ERRORS, a
     float64 output of 1e-5 from layers of hidden size 1, where a correct candidate's errors
-    add). The spread cannot cancel."""
+    add). The spread cannot cancel.
+
+    arithmetic: the ulps of each arithmetic result's rounding, as rounding_numpy.results';
+    activations keep one ulp."""
     acc = accumulation_eps(eps) if accumulation is None else accumulation
-    eps2, acc2 = eps * eps, acc * acc
+    eps2, acc2 = (arithmetic * eps) ** 2, acc * acc  # eps2: an arithmetic result's
+    act2 = eps * eps  # an activation's
     spec = case.spec
     p, x, h0, c0, kind, lengths_a, batch, forward_steps = numpy_layout(case)
     L, D = spec.num_layers, spec.num_directions
     steps, n = x.shape[0], x.shape[1]
     hidden = spec.hidden_size
     g_gate = slice(2 * hidden, 3 * hidden)
-    absolute2 = np.full(4 * hidden, ACTIVATION_ABSOLUTE ** 2 * eps2)
-    absolute2[g_gate] = CANDIDATE_ABSOLUTE ** 2 * eps2
-    tanh_absolute2 = ACTIVATION_ABSOLUTE ** 2 * eps2
+    absolute2 = np.full(4 * hidden, ACTIVATION_ABSOLUTE ** 2 * act2)
+    absolute2[g_gate] = CANDIDATE_ABSOLUTE ** 2 * act2
+    tanh_absolute2 = ACTIVATION_ABSOLUTE ** 2 * act2
 
     def matmul(v, var, w, w2):
         """(value, variance) of v @ w.T (w2: (w * w).T): carried input variance, accumulation,
@@ -107,7 +111,7 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
                 act[:, g_gate] = np.tanh(z[:, g_gate])
                 slope = act * (1 - act)
                 slope[:, g_gate] = 1 - act[:, g_gate] * act[:, g_gate]
-                act_var = slope * slope * z_var + eps2 * act * act + absolute2
+                act_var = slope * slope * z_var + act2 * act * act + absolute2
                 i, f, g, o = (act[:, j * hidden:(j + 1) * hidden] for j in range(4))
                 vi, vf, vg, vo = (act_var[:, j * hidden:(j + 1) * hidden] for j in range(4))
                 fc, ig = f * c, i * g
@@ -116,7 +120,7 @@ def rms_error(case: Case, eps: float, accumulation: float | None = None,
                              + g * g * vi + i * i * vg + eps2 * ig * ig
                              + eps2 * c_new * c_new)
                 tc = np.tanh(c_new)
-                tc_var = (1 - tc * tc) ** 2 * c_new_var + eps2 * tc * tc + tanh_absolute2
+                tc_var = (1 - tc * tc) ** 2 * c_new_var + act2 * tc * tc + tanh_absolute2
                 h_new = o * tc
                 h_new_var = tc * tc * vo + o * o * tc_var + eps2 * h_new * h_new
                 if w_hr is not None:
