@@ -112,12 +112,13 @@ class _Signs:
 
 
 class _Rounder:
-    def __init__(self, eps: float, seed, accumulation_eps: float | None = None):
+    def __init__(self, eps: float, seed, accumulation_eps: float | None = None,
+                 arithmetic: float = 1.0):
         self.eps = eps
         self.accumulation_eps = eps if accumulation_eps is None else accumulation_eps
         self.signs = _Signs(torch.Generator().manual_seed(
             hash(tuple(seed) if isinstance(seed, (list, tuple)) else (seed,)) % (2**63)
-            ^ MODEL_SEED), self.eps, self.accumulation_eps)
+            ^ MODEL_SEED), self.eps, self.accumulation_eps, arithmetic)
 
     def error(self, shape) -> torch.Tensor:
         """+-eps per element, random signs."""
@@ -254,15 +255,17 @@ def accumulation_eps(eps: float) -> float:
 
 
 def run(case: Case, eps: float, seed=0, training: bool = False,
-        accumulation: float | None = None):
+        accumulation: float | None = None, arithmetic: float = 1.0):
     """The model on `case`, in nn.LSTM's format: (output or PackedSequence, (h_n, c_n)).
-    accumulation: the eps of the matrix products' accumulation (default accumulation_eps).
-    Where nothing needs a gradient (float64 on the cpu), computed by rounding_numpy."""
+    accumulation: the eps of the matrix products' accumulation (default accumulation_eps);
+    arithmetic: the ulps of each arithmetic result's rounding, forward and backward
+    (activations stay one ulp off). Where nothing needs a gradient (float64 on the cpu),
+    computed by rounding_numpy."""
     compute = results
     if not _needs_autograd(case):
         from conformance.core import rounding_numpy  # it builds on this module
         compute = rounding_numpy.results
-    output, h_n, c_n = compute(case, eps, seed, training, accumulation)
+    output, h_n, c_n = compute(case, eps, seed, training, accumulation, arithmetic=arithmetic)
     if isinstance(case.input, PackedSequence):
         output = case.input._replace(data=output)
     return output, (h_n, c_n)
@@ -278,10 +281,11 @@ def _needs_autograd(case: Case) -> bool:
 
 
 def results(case: Case, eps: float, seed=0, training: bool = False,
-            accumulation: float | None = None) -> tuple:
+            accumulation: float | None = None, arithmetic: float = 1.0) -> tuple:
     """(output, h_n, c_n) of the model on `case` (float64 tensors; a packed output as its
-    data); differentiable with respect to the case's tensors."""
-    r = _Rounder(eps, seed, accumulation_eps(eps) if accumulation is None else accumulation)
+    data); differentiable with respect to the case's tensors. arithmetic: as run's."""
+    r = _Rounder(eps, seed, accumulation_eps(eps) if accumulation is None else accumulation,
+                 arithmetic)
     spec, p = case.spec, case.params
     x, lengths, h0, c0, kind = _layout(case)
     L, D = spec.num_layers, spec.num_directions
