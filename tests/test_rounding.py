@@ -93,20 +93,24 @@ def test_at_float32_eps_the_model_errs_like_float32(recipe):
 
 @settings(SETTINGS, max_examples=30)
 @given(cpu_recipes(), st.sampled_from([eps(torch.float32), eps(torch.float16),
-                                       eps(torch.bfloat16)]), st.booleans())
-def test_the_numpy_forward_is_the_torch_model(recipe, e, training):
+                                       eps(torch.bfloat16)]), st.booleans(),
+       st.sampled_from([1.0, 0.5]))
+def test_the_numpy_forward_is_the_torch_model(recipe, e, training, arithmetic):
     """rounding.run without autograd (rounding_numpy) against rounding.results (torch, with
     autograd): the same signs and operations, so their difference is float64 arithmetic's,
     ten orders of magnitude below the model's error; and run dispatches to numpy. training:
-    dropout 1 in training mode (every layer's input after the first zeroed)."""
+    dropout 1 in training mode (every layer's input after the first zeroed); arithmetic: the
+    ulps of the arithmetic results (tolerance.ARITHMETIC_ULPS)."""
     if training:
         recipe = recipe.replace(spec=recipe.spec.replace(dropout=1.0))
     case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.no_grad():
         truth = rounding.results(case, 0.0, 0, training, accumulation=0.0)
-        fast = rounding_numpy.results(case, e, [recipe.seed, 3], training)
-        ran = tensors(unpack(rounding.run(case, e, [recipe.seed, 3], training)))
-        slow = rounding.results(case, e, [recipe.seed, 3], training)
+        fast = rounding_numpy.results(case, e, [recipe.seed, 3], training,
+                                      arithmetic=arithmetic)
+        ran = tensors(unpack(rounding.run(case, e, [recipe.seed, 3], training,
+                                          arithmetic=arithmetic)))
+        slow = rounding.results(case, e, [recipe.seed, 3], training, arithmetic=arithmetic)
     for name, f, r, s, t in zip(("output", "h_n", "c_n"), fast, ran, slow, truth):
         assert f.shape == s.shape and f.dtype == s.dtype == torch.float64, (name, recipe)
         assert torch.equal(f, r), (name, "rounding.run did not run the numpy forward")
@@ -282,8 +286,37 @@ def test_arithmetic_ulps_scale_the_arithmetic_and_nothing_else(recipe):
         if true.numel() == 0:
             continue
         size = error[1.0][k].abs().max().item()
-        # the activations stay off at a = 0
+        # the activations stay off at a = 0, and the arithmetic adds to them
         assert error[0.0][k].abs().max().item() > 0 and variance[0.0][k].max().item() > 0
+        assert max_abs_diff(error[1.0][k], error[0.0][k]) > 0
+        assert bool((variance[1.0][k] > variance[0.0][k]).any())
         assert max_abs_diff(error[0.5][k], (error[0.0][k] + error[1.0][k]) / 2) <= 1e-4 * size
         split = 0.25 * (variance[1.0][k] - variance[0.0][k]) + variance[0.0][k]
         assert max_abs_diff(variance[0.5][k], split) <= 1e-9 * variance[1.0][k].max().item()
+
+
+@settings(SETTINGS, max_examples=8)
+@given(cpu_recipes())
+def test_arithmetic_ulps_reach_the_gradient_models_forward_and_backward(recipe):
+    """The gradient check's samples (rounding.results, autograd) at `arithmetic` ulps: every
+    gradient's error is, to first order, the mean of its errors at 1 and at 0, which
+    differ (the forward's equality with the numpy model at any ulps is tested above)."""
+    weights = lambda shapes: G.output_weights(recipe, shapes)  # noqa: E731
+    e = eps(torch.float32)
+    grads = {}
+    with torch.enable_grad():
+        truth = G.run_reference_gradients(recipe.build(dtype=torch.float64, device="cpu"),
+                                          weights)
+        for a in (0.0, 0.5, 1.0):
+            leafed, leaves = G.with_leaves(recipe.build(dtype=torch.float64, device="cpu"))
+            output, (h_n, c_n) = rounding.run(leafed, e, 5, accumulation=0.0, arithmetic=a)
+            G.backward((output, h_n, c_n), truth.weights)
+            grads[a] = {label: leaf.grad for label, leaf in leaves.items()}
+    for label, want in truth.grads.items():
+        if want is None or not bool(want.ne(0).any()) or grads[1.0][label] is None:
+            continue
+        error = {a: grads[a][label] - want for a in grads}
+        size = error[1.0].abs().max().item()
+        assert max_abs_diff(error[1.0], error[0.0]) > 0, (label, recipe)
+        assert max_abs_diff(error[0.5], (error[0.0] + error[1.0]) / 2) <= 1e-4 * size, (
+            label, recipe)

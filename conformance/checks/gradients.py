@@ -30,9 +30,12 @@ terms. For float64 the gauges are measured at float32 precision and scaled by
 eps(float64)/eps(float32), as the forward check does. Each gradient tensor also takes the
 forward check's whole-tensor test (Tolerance.rms_allowed): its root-mean-square error within
 GRADIENT_RMS_MULTIPLE of the gauges' largest root-mean-square error, as a bound on one draw
-(tolerance.draw_gauge; the model's: its largest sample's, GRADIENT_SAMPLES). The model is read at
-a full ulp here in every dtype: the half-ulp reading of float16 and bfloat16 is the forward
-check's. Its backward sums (over every time step and batch element for d/dW and the bias,
+(tolerance.draw_gauge; the model's: its largest sample's, GRADIENT_SAMPLES). In float32 and
+float64 on the cpu the samples round every arithmetic result, forward and backward, half an ulp
+off (tolerance.ARITHMETIC_ULPS; activations a full ulp), and both tests read them; the
+forward values keep the full-ulp model in their element-wise test, as the forward check does.
+In float16 and bfloat16 the model is read at a full ulp here: the half-ulp reading of those
+dtypes is the forward check's. Its backward sums (over every time step and batch element for d/dW and the bias,
 over the gates for d/dx) carry accumulation error as the forward's products do
 (rounding_backward._Product, pins.LONG_GRADIENT_SUM).
 
