@@ -33,8 +33,8 @@ from conformance.core.compare import tensors, unpack
 from conformance.core.oracle import run_reference
 from conformance.core import rounding, variance
 from conformance.core.tolerance import (ARITHMETIC_ULPS, HALF_PRECISION_OP_ULPS, Tolerance,
-                                        draw_gauge, eps,
-                                        max_abs_diff, max_and_rms_diff, tolerance_for)
+                                        draw_gauge, eps, max_abs_diff, max_and_rms_diff,
+                                        tolerance_for)
 
 PERTURBATION_SEED = 0x5E75  # mixed with the recipe's seed
 
