@@ -336,8 +336,8 @@ def main(argv=None) -> int:
                         help="every pinned example (conformance/model/pins.py) with every "
                              "check, instead of random ones")
     parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES.values()), default=None,
-                        help="draw random examples in this dtype (repeat for several; "
-                             "default: all four, uniformly)")
+                        help="draw the random examples in this dtype (repeat for several; "
+                             "default: all four, uniformly; --pins runs every pin in its own)")
     args = parser.parse_args(argv)
     by_name = {name: dtype for dtype, name in DTYPE_NAMES.items()}
     dtypes = tuple(by_name[name] for name in args.dtype) if args.dtype else SWEPT_DTYPES

@@ -211,3 +211,36 @@ def test_samples_see_the_errors_that_the_spread_misses():
     case = recipe.build(dtype=torch.float64, device="cpu")
     spread = gauge.model_spread(recipe)(case)[0].square().mean().sqrt().item()
     assert drawn[0] > 1.5 * spread
+
+
+def test_samples_carry_their_spread_into_the_whole_tensor_gauge():
+    """In float32 the samples round arithmetic at half an ulp and carry their spread
+    (gauge.Draws): the whole-tensor gauge reads the largest of the samples' and the spread's
+    root mean squares, and no longer the full-ulp model's; a wrapper around the samples
+    function keeps that (the spread travels with the samples, not with the function)."""
+    from conformance.core import rounding_numpy, variance
+    recipe = SMALL
+    assert gauge.arithmetic_ulps(recipe) == 0.5
+    case = recipe.build(dtype=torch.float64, device="cpu")
+    truth = tensors(unpack(run_truth(recipe)))
+    e = eps(torch.float32)
+    seed = [*gauge.perturbation_seed(recipe), gauge.MODEL_SAMPLES]
+    with torch.no_grad():
+        drawn = rounding_numpy.results(case, e, seed, samples=gauge.MODEL_SAMPLES,
+                                       arithmetic=0.5)
+        spread = variance.rms_error(case, e, arithmetic=0.5)
+    rms = lambda t: t.square().mean().sqrt().item()  # noqa: E731
+    want = [max(max(rms(d[k] - t) for d in drawn), rms(spread[k]))
+            for k, t in enumerate(truth)]
+    samples = gauge.model_samples(recipe)
+    for function in (samples, lambda c: samples(c)):
+        got, carried = gauge.sampled_rms(recipe, truth, function, case)
+        assert carried and got == pytest.approx(want, rel=1e-12)
+    # Exact samples and a known spread: the spread alone sets the gauge.
+    exact = gauge.Draws([truth])
+    exact.spread = tuple(torch.full_like(t, 1e-7) for t in truth)
+    got, carried = gauge.sampled_rms(recipe, truth, lambda c: exact, case)
+    assert carried and got == pytest.approx([1e-7] * 3, rel=1e-12)
+    assert gauge.sampled_rms(recipe, truth, lambda c: [truth], case) == ([0.0] * 3, False)
+    half = dataclasses.replace(recipe.spec, dtype=torch.float16)
+    assert gauge.arithmetic_ulps(recipe.replace(spec=half)) == 1.0

@@ -293,6 +293,20 @@ def test_arithmetic_ulps_scale_the_arithmetic_and_nothing_else(recipe):
         assert max_abs_diff(error[0.5][k], (error[0.0][k] + error[1.0][k]) / 2) <= 1e-4 * size
         split = 0.25 * (variance[1.0][k] - variance[0.0][k]) + variance[0.0][k]
         assert max_abs_diff(variance[0.5][k], split) <= 1e-9 * variance[1.0][k].max().item()
+    # The accumulation error is not arithmetic's: what it adds is the same at 1/2 and at 1.
+    with torch.no_grad():
+        summed = {a: [r - t for r, t in zip(rounding_numpy.results(case, e, 7, accumulation=e,
+                                                                   arithmetic=a), truth)]
+                  for a in (0.5, 1.0)}
+        summed_variance = {a: [v.square() for v in rms_error(case, e, accumulation=e,
+                                                             arithmetic=a)] for a in (0.5, 1.0)}
+    for k, true in enumerate(truth):
+        if true.numel() == 0:
+            continue
+        added = [summed[a][k] - error[a][k] for a in (0.5, 1.0)]
+        assert max_abs_diff(added[0], added[1]) <= 1e-4 * added[1].abs().max().item() + 1e-300
+        added = [summed_variance[a][k] - variance[a][k] for a in (0.5, 1.0)]
+        assert max_abs_diff(added[0], added[1]) <= 1e-9 * summed_variance[1.0][k].max().item()
 
 
 @settings(SETTINGS, max_examples=8)
@@ -320,3 +334,29 @@ def test_arithmetic_ulps_reach_the_gradient_models_forward_and_backward(recipe):
         assert max_abs_diff(error[1.0], error[0.0]) > 0, (label, recipe)
         assert max_abs_diff(error[0.5], (error[0.0] + error[1.0]) / 2) <= 1e-4 * size, (
             label, recipe)
+
+
+def test_arithmetic_ulps_scale_every_backward_rounding():
+    """The torch model's backward: at 0 ulps per arithmetic result a rounded value passes its
+    gradient on exactly, and an activation's gradient is its slope at the (still perturbed)
+    value; at 1/2 each is off by at most about an ulp, as the forward and backward factors
+    multiply."""
+    e = eps(torch.float32)
+    x = torch.linspace(-2, 2, 64, dtype=torch.float64)
+    for a in (0.0, 0.5):
+        r = rounding._Rounder(e, 3, arithmetic=a)
+        leaf = x.clone().requires_grad_()
+        r(leaf).sum().backward()
+        assert (leaf.grad - 1).abs().max().item() <= 2.01 * a * e
+        if a == 0:
+            assert torch.equal(leaf.grad, torch.ones_like(x))
+        z = x.clone().requires_grad_()
+        is_tanh = torch.arange(64) % 2 == 0
+        y = r.gates(z, is_tanh, torch.zeros(64, dtype=torch.float64))
+        y.sum().backward()
+        slope = torch.where(is_tanh, 1 - y * y, y * (1 - y)).detach()
+        assert (z.grad - slope).abs().max().item() <= 1.01 * a * e * slope.abs().max().item()
+        if a == 0:
+            assert torch.equal(z.grad, slope)
+            assert (y.detach() - torch.where(is_tanh, torch.tanh(x), torch.sigmoid(x))
+                    ).abs().max().item() > 0  # the activation itself stays off

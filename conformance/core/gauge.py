@@ -139,56 +139,71 @@ MODEL_SAMPLES = 6
 
 
 def arithmetic_ulps(recipe: CaseRecipe) -> float:
-    """The model's ulps per arithmetic result in the whole-tensor gauge of `recipe`:
-    ARITHMETIC_ULPS in float32 and float64 on the cpu, else 1 (the half dtypes scale the whole
-    model by HALF_PRECISION_OP_ULPS instead)."""
+    """The model's ulps per arithmetic result in the forward check's whole-tensor gauge and
+    in both of the gradient check's tests, on `recipe`: ARITHMETIC_ULPS in float32 and
+    float64 on the cpu, else 1 (the half dtypes scale the forward model by
+    HALF_PRECISION_OP_ULPS instead)."""
     spec = recipe.spec
     if spec.dtype in (torch.float32, torch.float64) and torch.device(spec.device).type == "cpu":
         return ARITHMETIC_ULPS
     return 1.0
 
 
+class Draws(list):
+    """Samples of the model, a list of (output, h_n, c_n), with `spread`: the model's
+    root-mean-square error per element at the same ulps (variance.rms_error), or None. Where
+    the samples round arithmetic below a full ulp (arithmetic_ulps), their own spread stands
+    in for the full-ulp model's first sample and spread, which the element-wise gauge reads
+    and which would otherwise set the whole-tensor gauge (gauge.tolerances)."""
+
+    spread: tuple | None = None
+
+
 def model_samples(recipe: CaseRecipe, training: bool = False) -> Callable:
     """MODEL_SAMPLES samples of the rounding model at the gauge precision of `recipe`, seeded
     from the recipe, in one run (rounding_numpy.results), its arithmetic results
-    arithmetic_ulps(recipe) off: a function of a float64 case to a list of (output, h_n,
-    c_n). Where that is below one ulp, the list ends with the model's spread at the same
-    ulps (variance.rms_error, which cannot cancel): the full-ulp model's first sample and
-    spread, which the element-wise gauge reads, would otherwise set the whole-tensor gauge."""
+    arithmetic_ulps(recipe) off: a function of a float64 case to Draws (with their spread
+    where that is below one ulp)."""
     from conformance.core import rounding_numpy
     precision, _ = gauge_precision(recipe.spec.dtype)
     seed = [*perturbation_seed(recipe), MODEL_SAMPLES]
     arithmetic = arithmetic_ulps(recipe)
 
-    def draw(case: Case) -> list:
-        drawn = rounding_numpy.results(case, eps(precision), seed, training,
-                                       samples=MODEL_SAMPLES, arithmetic=arithmetic)
+    def draw(case: Case) -> Draws:
+        drawn = Draws(rounding_numpy.results(case, eps(precision), seed, training,
+                                             samples=MODEL_SAMPLES, arithmetic=arithmetic))
         if arithmetic < 1:
-            drawn.append(variance.rms_error(case, eps(precision), training=training,
-                                            arithmetic=arithmetic))
+            drawn.spread = variance.rms_error(case, eps(precision), training=training,
+                                              arithmetic=arithmetic)
         return drawn
 
-    draw.arithmetic = arithmetic
     return draw
 
 
-def sample_rms(recipe: CaseRecipe, truth: tuple, samples: Callable,
-               case: Case | None = None) -> list[float]:
-    """Per result tensor: the largest root-mean-square error of the model's samples (a
-    spread that model_samples appends: its root mean square), scaled to the dtype. case: the
-    float64 cpu build of `recipe`, if already made."""
+def sampled_rms(recipe: CaseRecipe, truth: tuple, samples: Callable,
+                case: Case | None = None) -> tuple[list[float], bool]:
+    """(per result tensor: the largest root-mean-square error of the model's samples, or of
+    their spread if larger, scaled to the dtype; whether the samples carried a spread).
+    case: the float64 cpu build of `recipe`, if already made."""
     _, scale = gauge_precision(recipe.spec.dtype)
     if case is None:
         case = recipe.build(dtype=torch.float64, device="cpu")
     with torch.no_grad():
         drawn = samples(case)
-    spread = drawn.pop() if getattr(samples, "arithmetic", 1.0) < 1 else None
     rms = [max(max_and_rms_diff(got[k], t, scale)[1] for got in drawn)
            for k, t in enumerate(truth)]
+    spread = getattr(drawn, "spread", None)
     if spread is not None:
         rms = [max(r, s.square().mean().sqrt().item() * scale if s.numel() else 0.0)
                for r, s in zip(rms, spread)]
-    return rms
+    return rms, spread is not None
+
+
+def sample_rms(recipe: CaseRecipe, truth: tuple, samples: Callable,
+               case: Case | None = None) -> list[float]:
+    """Per result tensor: the largest root-mean-square error of the model's samples (or of
+    the spread they carry, Draws), scaled to the dtype (sampled_rms)."""
+    return sampled_rms(recipe, truth, samples, case)[0]
 
 
 # Times the model's root-mean-square error (variance.rms_error): where a sample's few errors
@@ -265,8 +280,8 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     spread = None if spread is DEFAULT else spread
     samples = None if samples is DEFAULT or spread is None else samples
     case64 = recipe.build(dtype=torch.float64, device="cpu") if rounded is not None else None
-    drawn = ([None] * len(truth) if samples is None
-             else sample_rms(recipe, truth, samples, case64))
+    drawn, own_spread = (([None] * len(truth), False) if samples is None
+                         else sampled_rms(recipe, truth, samples, case64))
     model = ([(0.0, 0.0)] * len(truth) if rounded is None
              else rounding_errors(recipe, truth, rounded, spread, with_rms=True, case=case64))
     references = reference_errors(recipe, truth, results, expected, with_rms=True)
@@ -278,9 +293,9 @@ def tolerances(recipe: CaseRecipe, truth: tuple | None = None, expected: tuple |
     for (r, r_rms), (s, s_rms), (m, m_rms), t, d_rms in zip(references, moved, model, truth,
                                                             drawn):
         # The model's: its samples' largest, or its first sample's or spread's (which cannot
-        # cancel, pins.FEW_EQUAL_ERRORS) if larger; where the samples round arithmetic below
-        # a full ulp, their own spread stands in for the full-ulp ones (model_samples).
-        if d_rms is not None and getattr(samples, "arithmetic", 1.0) == 1.0:
+        # cancel, pins.FEW_EQUAL_ERRORS) if larger; where the samples carry a spread of their
+        # own (Draws: arithmetic below a full ulp), that stands in for the `rounded` model's.
+        if d_rms is not None and not own_spread:
             d_rms = max(d_rms, m_rms)
         rms_gauge = (math.inf if d_rms is None
                      else draw_gauge(dtype, t.numel(), r_rms, s_rms, op_ulps * d_rms))

@@ -36,6 +36,12 @@ on *this* example (saturated gates, long sequences, large weights, cancellation)
 gauge reads off it. It is a second, independent sample of the error a correct implementation
 makes, next to nn.LSTM's own (which can be lucky, being one sample, and rounds at half an ulp).
 
+`arithmetic` (run, results; default 1) scales the error of every arithmetic result, the
+sums, products and rounded matrix-product sums and every back-propagated gradient's rounding,
+and leaves the activations' error and the accumulation error as they are: the whole-tensor
+gauges read the model at tolerance.ARITHMETIC_ULPS, as correctly rounded arithmetic is off by
+at most half an ulp where library activations are off by up to a full one.
+
 Layouts follow nn.LSTM: batch_first, unbatched, PackedSequence (user batch order for hx,
 h_n and c_n; the packed data in the input's sorted order), proj_size, bidirectional, no bias.
 `training=True` with dropout 1 zeroes every layer's input after the first (nn.LSTM in
@@ -55,8 +61,9 @@ MODEL_SEED = 0x0B1A5  # mixed with the caller's seed
 
 
 class _Signs:
-    """Random signs (+-1.0, float64), handed out as errors: `scale` times the signs, or the
-    factor 1 + eps times them. A step of the recurrence asks for the same shapes in the same
+    """Random signs (+-1.0, float64), handed out as errors: eps times the signs (an
+    activation's), the factor 1 + arithmetic * eps times them (an arithmetic result's
+    rounding), or accumulation_eps times them. A step of the recurrence asks for the same shapes in the same
     order as the step before, so each step's signs come from one draw, scaled and split at
     once: a draw, and then a multiplication, per op would cost more than the model's
     arithmetic."""
@@ -121,11 +128,11 @@ class _Rounder:
             ^ MODEL_SEED), self.eps, self.accumulation_eps, arithmetic)
 
     def error(self, shape) -> torch.Tensor:
-        """+-eps per element, random signs."""
+        """+-eps per element, random signs: an activation's error."""
         return self.signs.take(shape, 0)
 
     def factor(self, shape) -> torch.Tensor:
-        """1 +- eps per element, random signs."""
+        """1 +- arithmetic * eps per element, random signs: an arithmetic result's rounding."""
         return self.signs.take(shape, 1)
 
     def accumulation_error(self, shape) -> torch.Tensor:
@@ -133,7 +140,7 @@ class _Rounder:
         return self.signs.take(shape, 2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """x one ulp off (relative), with another ulp on its gradient."""
+        """x `arithmetic` ulps off (relative), with as much again on its gradient."""
         forward_factor = self.factor(x.shape)
         if not x.requires_grad:
             return x * forward_factor

@@ -69,7 +69,7 @@ def results(case: Case, eps: float, seed=0, training: bool = False,
 
     arithmetic: the ulps by which each arithmetic result (a sum, a product, a matrix
     product's sum rounded to the dtype) is off; activations stay one ulp off and the
-    accumulation error as it is (see gauge.ARITHMETIC_ULPS).
+    accumulation error as it is (see tolerance.ARITHMETIC_ULPS).
 
     samples: a list of that many independent samples of the model instead, from one run over
     the batch repeated `samples` times (every operation's signs are drawn per element, so
