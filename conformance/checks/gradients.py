@@ -30,12 +30,10 @@ terms. For float64 the gauges are measured at float32 precision and scaled by
 eps(float64)/eps(float32), as the forward check does. Each gradient tensor also takes the
 forward check's whole-tensor test (Tolerance.rms_allowed): its root-mean-square error within
 GRADIENT_RMS_MULTIPLE of the gauges' largest root-mean-square error, as a bound on one draw
-(tolerance.draw_gauge; the model's: its largest sample's, GRADIENT_SAMPLES). In float32 and
-float64 on the cpu the samples round every arithmetic result, forward and backward, half an ulp
-off (tolerance.ARITHMETIC_ULPS; activations a full ulp), and both tests read them; the
-forward values keep the full-ulp model in their element-wise test, as the forward check does.
-In float16 and bfloat16 the model is read at a full ulp here: the half-ulp reading of those
-dtypes is the forward check's. Its backward sums (over every time step and batch element for d/dW and the bias,
+(tolerance.draw_gauge; the model's: its largest sample's, GRADIENT_SAMPLES). Both tests read
+samples with arithmetic results half an ulp off in float32 and float64 on the cpu
+(gauge.arithmetic_ulps), else a full ulp; the forward values' element-wise test keeps a
+full-ulp model. Its backward sums (over every step and batch element for d/dW and the bias,
 over the gates for d/dx) carry accumulation error as the forward's products do
 (rounding_backward._Product, pins.LONG_GRADIENT_SUM).
 
@@ -57,11 +55,12 @@ from conformance.core.invoke import Invocation, checker
 from conformance.core.compare import structure_problems, tensors, unpack, value_problem
 from conformance.core.oracle import reference_module
 from conformance.core import rounding
-from conformance.core.gauge import (SPREAD_MULTIPLE, arithmetic_ulps, gauge_precision,
+from conformance.core.gauge import (arithmetic_ulps, gauge_precision,
                                     perturbation_seed, perturbed_case)
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, GRADIENT_RMS_MULTIPLE, Tolerance, eps,
-                                        draw_gauge, max_abs_diff, max_and_rms_diff,
-                                        tolerance_for)
+                                        max_abs_diff, max_and_rms_diff, tolerance_for)
+from conformance.checks.gradient_samples import (_maxima, gradient_rounding_errors,
+                                                 gradient_samples, rms_gauges)
 
 def __getattr__(name: str):
     """check_gradcheck lives in gradcheck.py; reproduction snippets printed before the move
@@ -283,28 +282,6 @@ def gradient_sensitivities(recipe: CaseRecipe, truth: GradientRun, weights,
     return _errors(moved.grads, truth.grads, scale, with_rms)
 
 
-# Samples of the rounding model's gradients. One sample can be lucky where a few errors of
-# equal size cancel (pins.FEW_EQUAL_GRADIENT_ERRORS); the element-wise gauge is SPREAD_MULTIPLE
-# times their root mean square per entry, or the largest sample if larger. A gradient's error
-# also rests on few events that many entries share (dW = sum_t dz_t x_t^T: an error in one
-# dz_t moves a whole row), so its root mean square over the tensor varies from sample to
-# sample as one number does, not as a mean of n: twelve samples of d/d weight_ih_l1 (4232
-# entries) read 2.5e-7 to 9.8e-7 on pins.FUSED_WEIGHT_GRADIENT. A candidate's error is one
-# such draw, so the whole-tensor gauge is the largest sample's (tolerance.draw_gauge). Six:
-# on the power examples six and twelve catch the same sizes, three 1.4x larger ones. Tiny
-# examples (a model run costs about a millisecond) get twelve: three read 4.4x low on
-# pins.FEW_ENTRIES_FLOAT32_GRADIENT (4 entries).
-GRADIENT_SAMPLES = 6
-SMALL_EXAMPLE_SAMPLES = 12
-SMALL_EXAMPLE = 8  # hidden_size * batch at most this: a weight gradient of 4 H^2 entries
-
-
-def gradient_samples(recipe: CaseRecipe) -> int:
-    """How many samples of the rounding model gauge the gradients of `recipe`."""
-    small = recipe.spec.hidden_size * max(1, recipe.batch or 1) <= SMALL_EXAMPLE
-    return SMALL_EXAMPLE_SAMPLES if small else GRADIENT_SAMPLES
-
-
 def run_model_gradients(recipe: CaseRecipe, weights, sample: int = 0) -> GradientRun:
     """The rounding model's forward and backward on the float64 build of `recipe`, at the
     gauge precision (see conformance.core.rounding), seeded from the recipe and `sample`."""
@@ -319,44 +296,6 @@ def run_model_gradients(recipe: CaseRecipe, weights, sample: int = 0) -> Gradien
         result = (output, h_n, c_n)
         backward(result, weights)
     return GradientRun(_detached(result), {k: v.grad for k, v in leaves.items()}, weights)
-
-
-def gradient_rounding_errors(recipe: CaseRecipe, truth: GradientRun, *models: GradientRun,
-                             with_rms: bool = False) -> dict:
-    """Per gradient: the larger of max |a sample's gradient - float64 gradient| and
-    SPREAD_MULTIPLE x max of the samples' root-mean-square error per entry, scaled to the
-    dtype; with_rms: (that, the largest of the samples' root-mean-square errors over the
-    tensor)."""
-    _, scale = gauge_precision(recipe.spec.dtype)
-    errors = {}
-    for label, true in truth.grads.items():
-        grads = [m.grads.get(label) for m in models]
-        if true is None or any(g is None for g in grads) or true.numel() == 0:
-            errors[label] = (0.0, 0.0) if with_rms else 0.0
-            continue
-        true64 = true.to("cpu", torch.float64)
-        deviations = torch.stack([g.detach().to("cpu", torch.float64) - true64 for g in grads])
-        squares = deviations.square()
-        error = max(deviations.abs().max().item(),
-                    SPREAD_MULTIPLE * squares.mean(0).sqrt().max().item()) * scale
-        # The largest sample's root mean square (see GRADIENT_SAMPLES).
-        rms_error = squares.flatten(1).mean(1).sqrt().max().item()
-        errors[label] = (error, rms_error * scale) if with_rms else error
-    return errors
-
-
-def rms_gauges(recipe: CaseRecipe, truth: dict, reference: dict, sensitivities: dict,
-               rounding: dict) -> dict[str, float]:
-    """Per gradient: the whole-tensor gauge (tolerance.draw_gauge) of the (max, rms) gauges:
-    nn.LSTM's own, the sensitivity, the model's largest sample. truth: the float64 grads."""
-    return {label: draw_gauge(recipe.spec.dtype, 0 if truth.get(label) is None
-                              else truth[label].numel(), reference[label][1],
-                              sensitivities[label][1], rounding[label][1])
-            for label in reference}
-
-
-def _maxima(gauge: dict) -> dict[str, float]:
-    return {label: pair[0] for label, pair in gauge.items()}
 
 
 def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
@@ -383,9 +322,7 @@ def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
                   for k in range(1, gradient_samples(recipe))]
         rounding_errors = gradient_rounding_errors(recipe, truth, model, *others, with_rms=True)
     out, h_n, c_n = model.result
-    # The forward values' element-wise gauge reads the model at a full ulp (forward.py): the
-    # samples' first serves where they are read at a full ulp.
-    full = arithmetic_ulps(recipe) == 1.0
+    full = arithmetic_ulps(recipe) == 1.0  # else forward.py runs a full-ulp model
     problems = value_problems(recipe, _detached(result), reference.result, truth.result,
                               moved=moved.result,
                               model=(lambda case: (out, (h_n, c_n))) if full else None)

@@ -63,10 +63,10 @@ MODEL_SEED = 0x0B1A5  # mixed with the caller's seed
 class _Signs:
     """Random signs (+-1.0, float64), handed out as errors: eps times the signs (an
     activation's), the factor 1 + arithmetic * eps times them (an arithmetic result's
-    rounding), or accumulation_eps times them. A step of the recurrence asks for the same shapes in the same
-    order as the step before, so each step's signs come from one draw, scaled and split at
-    once: a draw, and then a multiplication, per op would cost more than the model's
-    arithmetic."""
+    rounding), or accumulation_eps times them. A step of the recurrence asks for the same
+    shapes in the same order as the step before, so each step's signs come from one draw,
+    scaled and split at once: a draw, and then a multiplication, per op would cost more than
+    the model's arithmetic."""
 
     def __init__(self, generator: torch.Generator, eps: float, accumulation_eps: float,
                  arithmetic: float = 1.0):

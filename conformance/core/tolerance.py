@@ -36,12 +36,12 @@ A second test holds the whole tensor to the gauges' root-mean-square errors:
 
 rms_gauge (draw_gauge) bounds one draw of a tensor's error: nn.LSTM's own and the
 sensitivity's root-mean-square errors, each one draw of n errors, times (1 + 3 / sqrt(n)); the
-rounding model's largest of several samples (gauge.MODEL_SAMPLES, gradients.GRADIENT_SAMPLES;
-in the forward check its propagated spread if larger, read on the cpu at HALF_PRECISION_OP_ULPS
-in float16 and bfloat16, and with arithmetic results ARITHMETIC_ULPS off in float32 and
-float64), times (1 + FEW_ENTRIES_MARGIN / n); in float64 combined with the
-truth's own rounding (rms_gauge_of). A tensor's error can rest on a few events that many
-elements share, so its root mean square varies from sample to sample as one number does: the
+rounding model's largest of several samples (gauge.MODEL_SAMPLES,
+gradient_samples.GRADIENT_SAMPLES; in the forward check its propagated spread if larger, read
+on the cpu at HALF_PRECISION_OP_ULPS in float16 and bfloat16; with arithmetic results
+ARITHMETIC_ULPS off in float32 and float64), times (1 + FEW_ENTRIES_MARGIN / n); in float64
+combined with the truth's own rounding (rms_gauge_of). A tensor's error can rest on a few
+events that many elements share, so its root mean square varies from sample to sample as one number does: the
 samples show how far, where a propagated variance or a factor for n independent errors would
 not. The element-wise allowance has to cover the largest of many rounding errors, so it sits
 at twice a deliberately pessimistic gauge; a systematic error (a weight, a bias, a gate) that
@@ -69,7 +69,7 @@ GRADIENT_MULTIPLE = 3.0
 # Runtime's and Keras' largest ratio on the sweeps (README, "False alarms").
 RMS_MULTIPLE = 1.0
 # The gradient check's. Its gauge bounds one draw (draw_gauge: the largest of several model
-# samples, gradients.GRADIENT_SAMPLES): fused-torch's float32 d/d weight_ih_l1 on
+# samples, gradient_samples.GRADIENT_SAMPLES): fused-torch's float32 d/d weight_ih_l1 on
 # pins.FUSED_WEIGHT_GRADIENT uses 0.68 of it at 1 (0.55 at 1.25), where three samples'
 # pooled root mean square had it at 1.00. But on some examples the model is no more
 # pessimistic than real backward passes (float32, bidirectional, saturating gates, inputs of

@@ -168,7 +168,7 @@ BFLOAT16_UNRESOLVED_GRADIENT = CaseRecipe(
 # bidirectional layers of hidden size 1, batch 1. d/d weight_hh_l1 has 4 entries; fused-torch
 # is 3.1e-8 off on one, where three samples of the rounding model read a root-mean-square
 # error of 6e-9 and 24 samples 2.7e-8. The gradient gauge takes more samples on examples
-# this small (gradients.gradient_samples).
+# this small (gradient_samples.gradient_samples).
 FEW_ENTRIES_FLOAT32_GRADIENT = CaseRecipe(
     LSTMSpec(1, 1, num_layers=2, bias=False, bidirectional=True, dtype=torch.float32),
     seq_len=8, batch=1, hx="none", hx_container="list", gate_scales=(1.5, 1.0, 1.5, 1.5),
@@ -179,7 +179,8 @@ FEW_ENTRIES_FLOAT32_GRADIENT = CaseRecipe(
 # samples' pooled root mean square (naive-torch 2.2e-7, numpy 1.6e-7 on the same example):
 # two bidirectional layers with saturating input and forget gates. Twelve samples of the
 # model read 2.5e-7 to 9.8e-7 there: the gauge is the largest sample's
-# (gradients.GRADIENT_SAMPLES), of which fused-torch uses 0.55 (tolerance.GRADIENT_RMS_MULTIPLE).
+# (gradient_samples.GRADIENT_SAMPLES), of which fused-torch uses 0.55
+# (tolerance.GRADIENT_RMS_MULTIPLE).
 FUSED_WEIGHT_GRADIENT = CaseRecipe(
     LSTMSpec(1, 23, num_layers=2, bidirectional=True, dtype=torch.float32), seq_len=9,
     batch=None, hx="random", gate_scales=(5.0, 5.0, 1.5, 1.5), seed=97939)
