@@ -34,20 +34,20 @@ A second test holds the whole tensor to the gauges' root-mean-square errors:
     rms(candidate - truth) <= RMS_MULTIPLE * rms_gauge (gradients: GRADIENT_RMS_MULTIPLE)
                               + VALUE_ULPS * eps(dtype) * rms(truth)
 
-rms_gauge (draw_gauge) bounds one draw of a tensor's error: nn.LSTM's own and the
-sensitivity's root-mean-square errors, each one draw of n errors, times (1 + 3 / sqrt(n)); the
-rounding model's largest of several samples (gauge.MODEL_SAMPLES,
-gradient_samples.GRADIENT_SAMPLES; in the forward check its propagated spread if larger, read
-on the cpu at HALF_PRECISION_OP_ULPS in float16 and bfloat16; with arithmetic results
-ARITHMETIC_ULPS off in float32 and float64), times (1 + FEW_ENTRIES_MARGIN / n); in float64
-combined with the truth's own rounding (rms_gauge_of). A tensor's error can rest on a few
-events that many elements share, so its root mean square varies from sample to sample as one number does: the
-samples show how far, where a propagated variance or a factor for n independent errors would
-not. The element-wise allowance has to cover the largest of many rounding errors, so it sits
-at twice a deliberately pessimistic gauge; a systematic error (a weight, a bias, a gate) that
-stays below it on every element still moves most of them, and their root mean square, which
-rounding keeps within its gauge on every example, shows it. That test is what brings the
-smallest error caught near nn.LSTM's own (README, "Detection power").
+rms_gauge (draw_gauge) bounds one draw of a tensor's error: nn.LSTM's own and the sensitivity's
+root-mean-square errors, each one draw of n errors, times (1 + 3 / sqrt(n)); the rounding
+model's largest of several samples (gauge.MODEL_SAMPLES, gradient_samples.GRADIENT_SAMPLES; in
+the forward check its propagated spread if larger, read on the cpu at HALF_PRECISION_OP_ULPS in
+float16 and bfloat16; with arithmetic results ARITHMETIC_ULPS off in float32 and float64),
+times (1 + FEW_ENTRIES_MARGIN / n); in float64 combined with the truth's own rounding
+(rms_gauge_of). A tensor's error can rest on a few events that many elements share, so its root
+mean square varies from sample to sample as one number does: the samples show how far, where a
+propagated variance or a factor for n independent errors would not. The element-wise allowance
+has to cover the largest of many rounding errors, so it sits at twice a deliberately
+pessimistic gauge; a systematic error (a weight, a bias, a gate) that stays below it on every
+element still moves most of them, and their root mean square, which rounding keeps within its
+gauge on every example, shows it. That test is what brings the smallest error caught near
+nn.LSTM's own (README, "Detection power").
 """
 from __future__ import annotations
 
