@@ -41,7 +41,7 @@ from conformance.core.failures import ConformanceFailure
 from conformance.core.invoke import Limits
 from conformance.model import pins, strategies
 from conformance.model.cases import DTYPE_NAMES, CaseRecipe
-from conformance.model.features import restrict
+from conformance.model.features import DTYPES, restrict
 
 # Real divergences of a library that need more than one feature (so not declarable as xfail),
 # documented in the adapter and in docs/divergences/: counted apart, not as false alarms.
@@ -335,12 +335,11 @@ def main(argv=None) -> int:
     parser.add_argument("--pins", action="store_true",
                         help="every pinned example (conformance/model/pins.py) with every "
                              "check, instead of random ones")
-    parser.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES.values()), default=None,
+    parser.add_argument("--dtype", action="append", choices=list(DTYPES), default=None,
                         help="draw the random examples in this dtype (repeat for several; "
                              "default: all four, uniformly; --pins runs every pin in its own)")
     args = parser.parse_args(argv)
-    by_name = {name: dtype for dtype, name in DTYPE_NAMES.items()}
-    dtypes = tuple(by_name[name] for name in args.dtype) if args.dtype else SWEPT_DTYPES
+    dtypes = tuple(DTYPES[name] for name in args.dtype) if args.dtype else SWEPT_DTYPES
     torch.set_num_threads(1)
     Limits.timeout = args.timeout
     if args.spec_pool:
