@@ -108,6 +108,24 @@ def draw_specs(count: int, seed: int, dtypes: tuple = SWEPT_DTYPES) -> list:
                                     seed)))
 
 
+def draw_shapes(count: int, seed: int, dtypes: tuple = SWEPT_DTYPES) -> list:
+    """`count` distinct recipes of the suite's strategy: a --shape-pool. Only their structure
+    is used (spec, sequence length, batch, lengths, initial-state kind and container)."""
+    drawn = draw_recipes(count, seed, dtypes=dtypes)
+    return list({repr(with_shape(VALUES, [r])): r for r in drawn}.values())
+
+
+VALUES = CaseRecipe(spec=None, seq_len=1, batch=None)  # with_shape's values for the identity
+
+
+def with_shape(recipe: CaseRecipe, pool: list) -> CaseRecipe:
+    """`recipe`'s values (weight and input seed, gate scales, input scale) on the structure
+    of one recipe of `pool`, picked by the seed: a fresh example of a shape seen before."""
+    return pool[recipe.seed % len(pool)].replace(seed=recipe.seed,
+                                                 gate_scales=recipe.gate_scales,
+                                                 input_scale=recipe.input_scale)
+
+
 def _draw(strategy, count: int, seed: int) -> list:
     drawn = []
 
@@ -197,11 +215,13 @@ class ClosestCall:
 
 def sweep(name: str, examples: int, seconds: float, seed: int, log,
           only: str | None = None, pinned: bool = False, spec_pool: int = 0,
-          dtypes: tuple = SWEPT_DTYPES) -> dict:
+          dtypes: tuple = SWEPT_DTYPES, shape_pool: int = 0) -> dict:
     """Sweep one candidate; only: "forward" or "gradients" to run that check alone; pinned:
     every pinned example instead of random ones, each with every check; spec_pool: random
     examples over this many specs drawn once (for candidates that compile per spec); dtypes:
-    the random examples' (a change to one dtype's tolerance needs only its own sweep)."""
+    the random examples' (a change to one dtype's tolerance needs only its own sweep);
+    shape_pool: random values on this many recipe structures drawn once (for candidates that
+    compile per input shape and cache what they compiled)."""
     candidate = registry.load(name)
     avoided = avoided_features(candidate)
     checks = [("forward", check_forward)]
@@ -228,9 +248,11 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
             yield [(recipe, k) for recipe in pinned_recipes() for k in range(len(checks))]
             return
         pool = draw_specs(spec_pool, seed, dtypes) if spec_pool else None
+        shapes = [r for r in draw_shapes(shape_pool, seed, dtypes) if not crashes(r)
+                  ] if shape_pool else []
         for k in itertools.count():
-            yield [(recipe, None)
-                   for recipe in draw_recipes(200, batch_seed(seed, k), pool, dtypes)]
+            drawn = draw_recipes(200, batch_seed(seed, k), pool, dtypes)
+            yield [(with_shape(recipe, shapes) if shapes else recipe, None) for recipe in drawn]
 
     def spent() -> bool:  # the limits (a pinned sweep runs every pin), or asked to stop
         return STOP.is_set() or not pinned and (done >= examples
@@ -328,6 +350,11 @@ def main(argv=None) -> int:
                         help="draw K specs once and every example's spec from them, and let "
                              "torch-compile keep one compiled function per spec "
                              "(CompiledLSTM.reuse): a compile per spec, not per example")
+    parser.add_argument("--shape-pool", type=int, default=0, metavar="K",
+                        help="draw K examples once and give every example the structure of "
+                             "one of them (spec, shapes, initial-state kind) with its own "
+                             "weights and inputs: torch-compile then compiles K static graphs "
+                             "and loads the rest from inductor's cache")
     parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
                         help="per example (default 120): torch.compile's first call on a "
                              "spec compiles, which several sweeps at once on a small "
@@ -339,6 +366,8 @@ def main(argv=None) -> int:
                         help="draw the random examples in this dtype (repeat for several; "
                              "default: all four, uniformly; --pins runs every pin in its own)")
     args = parser.parse_args(argv)
+    if args.spec_pool and args.shape_pool:
+        parser.error("--spec-pool and --shape-pool: one or the other")
     dtypes = tuple(DTYPES[name] for name in args.dtype) if args.dtype else SWEPT_DTYPES
     torch.set_num_threads(1)
     Limits.timeout = args.timeout
@@ -351,7 +380,7 @@ def main(argv=None) -> int:
     results = []
     for name in args.impl:
         result = sweep(name, args.examples, args.seconds, args.seed, log, args.check,
-                       args.pins, args.spec_pool, dtypes)
+                       args.pins, args.spec_pool, dtypes, shape_pool=args.shape_pool)
         results.append(result)
         log(f"{name}: {result['examples']} examples, {len(result['failures'])} failures, "
             f"{result['seconds']:.0f} s"

@@ -100,6 +100,23 @@ def test_spec_pool_draws_every_example_from_a_few_specs(monkeypatch):
     assert result["examples"] == 3 and not result["failures"]
 
 
+def test_shape_pool_gives_fresh_values_to_a_few_structures(monkeypatch):
+    # --shape-pool: a candidate that compiles per input shape compiles K graphs, and every
+    # example still has its own weights, inputs and gate scales
+    pool = false_alarms.draw_shapes(8, seed=3)
+    structure = lambda r: repr(false_alarms.with_shape(false_alarms.VALUES, [r]))  # noqa: E731
+    assert 1 < len(pool) <= 8 and len({structure(r) for r in pool}) == len(pool)
+    recipes = [false_alarms.with_shape(r, pool) for r in false_alarms.draw_recipes(60, seed=4)]
+    assert {structure(r) for r in recipes} <= {structure(r) for r in pool}
+    assert len({structure(r) for r in recipes}) > 1
+    assert len({(r.seed, r.gate_scales, r.input_scale) for r in recipes}) > 20
+    monkeypatch.setattr(sandbox.Settings, "isolation", False)
+    torch.set_num_threads(1)
+    result = false_alarms.sweep("numpy", examples=3, seconds=60, seed=7, log=lambda s: None,
+                                shape_pool=2)
+    assert result["examples"] == 3 and not result["failures"]
+
+
 def test_sweeps_with_different_seeds_draw_different_examples():
     # batch k of seed s once came from s + k: a sweep seeded s + 1 repeated the one seeded s
     first = {false_alarms.batch_seed(20261401, k) for k in range(50)}
@@ -134,7 +151,7 @@ def test_dtype_option_draws_only_those_dtypes(monkeypatch):
     assert {r.spec.dtype for r in narrow} == {torch.float32, torch.float64}
     assert {s.dtype for s in false_alarms.draw_specs(10, 5, (torch.float64,))} == {torch.float64}
     seen = []
-    monkeypatch.setattr(false_alarms, "sweep", lambda name, *args: seen.append(args[-1]) or {
+    monkeypatch.setattr(false_alarms, "sweep", lambda name, *args, **_: seen.append(args[-1]) or {
         "name": name, "counts": {}, "failures": [], "closest": {}, "seconds": 0.0,
         "examples": 0, "skipped": 0})
     monkeypatch.setattr(false_alarms.signal, "signal", lambda *args: None)  # pytest's stay
