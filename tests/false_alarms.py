@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
+import random
 import signal
 import sys
 import threading
@@ -109,21 +110,24 @@ def draw_specs(count: int, seed: int, dtypes: tuple = SWEPT_DTYPES) -> list:
 
 
 def draw_shapes(count: int, seed: int, dtypes: tuple = SWEPT_DTYPES) -> list:
-    """`count` distinct recipes of the suite's strategy: a --shape-pool. Only their structure
-    is used (spec, sequence length, batch, lengths, initial-state kind and container)."""
+    """At most `count` distinct structures (`structure`) of the suite's recipes, none with an
+    empty batch (which compares no values): a --shape-pool."""
     drawn = draw_recipes(count, seed, dtypes=dtypes)
-    return list({repr(with_shape(VALUES, [r])): r for r in drawn}.values())
+    return list(dict.fromkeys(structure(r) for r in drawn if r.batch != 0))
 
 
-VALUES = CaseRecipe(spec=None, seq_len=1, batch=None)  # with_shape's values for the identity
+def structure(recipe: CaseRecipe) -> CaseRecipe:
+    """`recipe` with its values (weight and input seed, gate scales, input scale) set to the
+    defaults: what a compiled graph is specialized to."""
+    return recipe.replace(seed=0, gate_scales=(1.0,) * 4, input_scale=1.0)
 
 
-def with_shape(recipe: CaseRecipe, pool: list) -> CaseRecipe:
-    """`recipe`'s values (weight and input seed, gate scales, input scale) on the structure
-    of one recipe of `pool`, picked by the seed: a fresh example of a shape seen before."""
-    return pool[recipe.seed % len(pool)].replace(seed=recipe.seed,
-                                                 gate_scales=recipe.gate_scales,
-                                                 input_scale=recipe.input_scale)
+def with_shape(recipe: CaseRecipe, shape: CaseRecipe, seed: int) -> CaseRecipe:
+    """An example of `shape`'s structure with `recipe`'s gate and input scales and weights and
+    inputs from `seed` (drawn uniformly by the sweep: Hypothesis' own seeds favour small
+    numbers, which on one structure would repeat the same weights)."""
+    return shape.replace(seed=seed, gate_scales=recipe.gate_scales,
+                         input_scale=recipe.input_scale)
 
 
 def _draw(strategy, count: int, seed: int) -> list:
@@ -250,9 +254,14 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
         pool = draw_specs(spec_pool, seed, dtypes) if spec_pool else None
         shapes = [r for r in draw_shapes(shape_pool, seed, dtypes) if not crashes(r)
                   ] if shape_pool else []
+        if shape_pool and not shapes:
+            raise ValueError(f"--shape-pool {shape_pool}: no structure left to run")
         for k in itertools.count():
             drawn = draw_recipes(200, batch_seed(seed, k), pool, dtypes)
-            yield [(with_shape(recipe, shapes) if shapes else recipe, None) for recipe in drawn]
+            if shapes:
+                pick = random.Random(batch_seed(seed, k))
+                drawn = [with_shape(r, pick.choice(shapes), pick.getrandbits(32)) for r in drawn]
+            yield [(recipe, None) for recipe in drawn]
 
     def spent() -> bool:  # the limits (a pinned sweep runs every pin), or asked to stop
         return STOP.is_set() or not pinned and (done >= examples

@@ -2,6 +2,7 @@
 the fraction of the allowance a passing check used, and the table shows it per dtype."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conformance.checks.forward import check_forward
@@ -103,18 +104,24 @@ def test_spec_pool_draws_every_example_from_a_few_specs(monkeypatch):
 def test_shape_pool_gives_fresh_values_to_a_few_structures(monkeypatch):
     # --shape-pool: a candidate that compiles per input shape compiles K graphs, and every
     # example still has its own weights, inputs and gate scales
-    pool = false_alarms.draw_shapes(8, seed=3)
-    structure = lambda r: repr(false_alarms.with_shape(false_alarms.VALUES, [r]))  # noqa: E731
-    assert 1 < len(pool) <= 8 and len({structure(r) for r in pool}) == len(pool)
-    recipes = [false_alarms.with_shape(r, pool) for r in false_alarms.draw_recipes(60, seed=4)]
-    assert {structure(r) for r in recipes} <= {structure(r) for r in pool}
-    assert len({structure(r) for r in recipes}) > 1
-    assert len({(r.seed, r.gate_scales, r.input_scale) for r in recipes}) > 20
-    monkeypatch.setattr(sandbox.Settings, "isolation", False)
-    torch.set_num_threads(1)
-    result = false_alarms.sweep("numpy", examples=3, seconds=60, seed=7, log=lambda s: None,
-                                shape_pool=2)
-    assert result["examples"] == 3 and not result["failures"]
+    structure = false_alarms.structure
+    pool = false_alarms.draw_shapes(12, seed=3)
+    assert 1 < len(pool) <= 12 and len(set(pool)) == len(pool)
+    assert all(r.batch != 0 for r in pool)  # an empty batch compares no values
+    seen = []
+    monkeypatch.setattr(false_alarms, "warm_up", lambda candidate, seed: None)
+    monkeypatch.setattr(false_alarms, "check_forward",
+                        lambda candidate, recipe: seen.append(recipe))
+    false_alarms.sweep("numpy", examples=300, seconds=60, seed=3, log=lambda s: None,
+                       only="forward", shape_pool=12)
+    on_cpu = lambda r: structure(r.replace(spec=r.spec.replace(device="cpu")))  # noqa: E731
+    assert len(seen) == 300 and {on_cpu(r) for r in seen} == {on_cpu(r) for r in pool}
+    assert len({r.seed for r in seen}) == 300  # uniform 32-bit seeds, not Hypothesis' small ones
+    assert len({(r.gate_scales, r.input_scale) for r in seen}) > 20
+    monkeypatch.setitem(false_alarms.KNOWN_CRASHES, "numpy", ("every one", lambda r: True))
+    with pytest.raises(ValueError, match="no structure left"):
+        false_alarms.sweep("numpy", examples=3, seconds=60, seed=3, log=lambda s: None,
+                           shape_pool=12)
 
 
 def test_sweeps_with_different_seeds_draw_different_examples():
