@@ -280,6 +280,7 @@ class Row:
     # Per example: the mistake's effect at the smallest size caught on that example (and at
     # every larger size tried), over nn.LSTM's own error on it; None where never caught.
     per_example: list | None = None
+    control: int = 0  # examples on which the plain candidate (no mistake) already fails
 
     @property
     def per_example90(self) -> float | None:
@@ -312,16 +313,18 @@ class Scan:
     """The check's outcomes on `recipes` at sizes start / STEP**j (grid index j), each run
     once: `hit(j, k)` is whether the check fails on recipe k at size(j)."""
 
-    def __init__(self, caught, cls, recipes, start: float):
+    def __init__(self, caught, cls, recipes, start: float, spoiled=frozenset()):
         self.caught, self.cls, self.recipes, self.start = caught, cls, recipes, start
         self.outcomes: dict[tuple[int, int], bool] = {}
+        self.spoiled = spoiled  # examples the check fails without the mistake: never caught
 
     def size(self, j: int) -> float:
         return self.start / STEP ** j
 
     def hit(self, j: int, k: int) -> bool:
         if (j, k) not in self.outcomes:
-            self.outcomes[j, k] = bool(self.caught(self.cls, self.size(j), self.recipes[k]))
+            self.outcomes[j, k] = k not in self.spoiled and bool(
+                self.caught(self.cls, self.size(j), self.recipes[k]))
         return self.outcomes[j, k]
 
     def rate(self, j: int) -> float:
@@ -362,7 +365,15 @@ def threshold(caught, cls, recipe, start: float) -> float | None:
     return None if j is None else one.size(j)
 
 
-def scan(kind, dtype, name, cls, recipes, owns, caught, effect, start, log) -> Row:
+def control_failures(caught, recipes) -> frozenset:
+    """The examples on which the check fails the plain candidate, `BaseLSTM` with no mistake:
+    a false alarm there would read as a catch at every size, so `scan` counts them as never
+    caught and the table shows how many there were."""
+    return frozenset(k for k, recipe in enumerate(recipes) if caught(BaseLSTM, 0.0, recipe))
+
+
+def scan(kind, dtype, name, cls, recipes, owns, caught, effect, start, log,
+         spoiled=frozenset()) -> Row:
     """Each example's own smallest size caught, bisected to a factor STEP; the smallest size
     caught on >= CAUGHT of the examples, measured on every example (from where the thresholds
     put it, up by STEP while fewer are caught: a check need not catch an example at every size
@@ -372,8 +383,8 @@ def scan(kind, dtype, name, cls, recipes, owns, caught, effect, start, log) -> R
 
     Bisecting each example (not one grid for all) matters for the per-example ratio: on a
     shared grid coarse below the 90% size, an example caught at 1.2e-6 but not at the grid's
-    next size down reads as caught at 4x its threshold."""
-    run = Scan(caught, cls, recipes, start)
+    next size down reads as caught at 4x its threshold. `spoiled`: control_failures."""
+    run = Scan(caught, cls, recipes, start, spoiled)
     for k in range(len(recipes)):
         run.search(k)
     needed = math.ceil(CAUGHT * len(recipes))
@@ -400,7 +411,7 @@ def scan(kind, dtype, name, cls, recipes, owns, caught, effect, start, log) -> R
                        if all((j, k) in run.outcomes for k in range(len(recipes)))})
     curve = [(run.size(j), run.rate(j)) for j in measured]
     return Row(kind, str(dtype).removeprefix("torch."), name, statistics.median(owns), curve,
-               d90, effect90, per_example=per_example)
+               d90, effect90, per_example=per_example, control=len(spoiled))
 
 
 def start_size(dtype: torch.dtype) -> float:
@@ -413,11 +424,13 @@ def measure(n: int, log=print, dtypes=DTYPES, grad_dtypes=GRAD_DTYPES) -> list[R
         recipes = examples(dtype, n)
         owns = [own_forward_error(r) for r in recipes]
         correct = statistics.median(correct_forward_error(r) for r in recipes)
+        spoiled = control_failures(forward_caught, recipes)
         log(f"{dtype}: nn.LSTM's own error {statistics.median(owns):.3g}, "
-            f"the worst correct built-in's {correct:.3g}")
+            f"the worst correct built-in's {correct:.3g}; the plain candidate fails on "
+            f"{len(spoiled)}")
         for name, cls in FORWARD_ERRORS.items():
             row = scan("forward", dtype, name, cls, recipes, owns, forward_caught,
-                       forward_effect, start_size(dtype), log)
+                       forward_effect, start_size(dtype), log, spoiled)
             rows.append(dataclasses.replace(row, correct=correct))
     for dtype in grad_dtypes:
         rows += gradient_rows(dtype, examples(dtype, n, seed=7), log)
@@ -433,9 +446,11 @@ def measure_long(n: int, log=print, grad_dtypes=GRAD_DTYPES) -> list[Row]:
 
 def gradient_rows(dtype: torch.dtype, recipes: list, log, label: str = "") -> list[Row]:
     owns = [own_gradient_error(r) for r in recipes]
-    log(f"{dtype} gradients{label}: nn.LSTM's own error {statistics.median(owns):.3g}")
+    spoiled = control_failures(gradient_caught, recipes)
+    log(f"{dtype} gradients{label}: nn.LSTM's own error {statistics.median(owns):.3g}; "
+        f"the plain candidate fails on {len(spoiled)}")
     return [scan("gradients", dtype, name, cls, recipes, owns, gradient_caught,
-                 gradient_effect, start_size(dtype), log)
+                 gradient_effect, start_size(dtype), log, spoiled)
             for name, cls in GRADIENT_ERRORS.items()]
 
 
@@ -467,14 +482,17 @@ def table(rows: list[Row], n: int, title: str, examples: str = EXAMPLES) -> str:
              "Each example's smallest size caught is bisected on its own to a factor 2^(1/8); "
              "the smallest size caught on 90% of the examples starts where they put it and is "
              "measured on every example, a step up while fewer are caught.", "",
-             "| check | dtype | injected error | nn.LSTM own error | correct built-ins' error | smallest d caught | effect at that d | effect/own | effect/correct | per example (90%) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "`control`: the examples on which the check fails the plain candidate (the "
+             "catalog's `BaseLSTM`, no mistake injected), each a false alarm; they count as "
+             "never caught.", "",
+             "| check | dtype | injected error | nn.LSTM own error | correct built-ins' error | smallest d caught | effect at that d | effect/own | effect/correct | per example (90%) | control |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         largest = r.curve[0][0] if r.curve else None
         d = _fmt(r.d90) if r.d90 is not None else f"> {_fmt(largest)}"
         lines.append(f"| {r.kind} | {r.dtype} | {r.error} | {_fmt(r.own)} | {_fmt(r.correct)} | "
                      f"{d} | {_fmt(r.effect90)} | {_fmt(r.ratio, 3)} | {_fmt(r.correct_ratio, 3)} | "
-                     f"{_fmt(r.per_example90, 3)} |")
+                     f"{_fmt(r.per_example90, 3)} | {r.control} of {n} |")
     return "\n".join(lines) + "\n"
 
 
@@ -527,7 +545,7 @@ def main(argv=None) -> int:
     (out / f"{args.name}.md").write_text(text)
     plot(rows, out / f"{args.name}.png", title)
     print(text)
-    return 0
+    return 1 if any(r.control for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -89,3 +89,16 @@ def test_gradient_errors_inject_the_size_they_are_measured_at(dtype):
     got = x.grad.to(torch.float64) - g.to(torch.float64)
     assert (got * g.to(torch.float64)).sum() / g.to(torch.float64).square().sum() == \
         pytest.approx(d, rel=0.05)
+
+
+def test_examples_the_plain_candidate_fails_are_never_caught():
+    # a false alarm on the plain candidate would read as a catch at every size
+    recipes = list(range(len(THRESHOLDS)))
+    caught = lambda cls, d, k: k == 0 or d >= THRESHOLDS[k]  # noqa: E731
+    spoiled = power.control_failures(caught, recipes)
+    assert spoiled == {0}
+    row = power.scan("forward", "float32", "made up", None, recipes, [1e-4] * len(recipes),
+                     caught, lambda cls, d, k: 2 * d, 1.0, log=lambda s: None, spoiled=spoiled)
+    assert row.per_example[0] is None and row.control == 1
+    assert all(rate <= 19 / 20 for _, rate in row.curve)
+    assert "| 1 of 20 |" in power.table([row], 20, "t")
