@@ -153,7 +153,12 @@ class Tolerance:
 
     def allowed(self, truth: torch.Tensor) -> torch.Tensor:
         """Allowed |candidate - truth| per element."""
-        return (self.multiple * self.gauge + self.floor * truth.abs()).clamp_max(self.cap)
+        return self.uncapped(truth).clamp_max(self.cap)
+
+    def uncapped(self, truth: torch.Tensor) -> torch.Tensor:
+        """What the gauges allow per element before the cap: the cap is a safety net, and
+        tests/test_tolerance_bounds.py asserts that this stays below the values as well."""
+        return self.multiple * self.gauge + self.floor * truth.abs()
 
 
 def eps(dtype: torch.dtype) -> float:
