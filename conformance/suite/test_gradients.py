@@ -45,6 +45,7 @@ SATURATED_LONG_FLOAT32 = CaseRecipe(
 @example(recipe=pins.BFLOAT16_UNRESOLVED_GRADIENT)
 @example(recipe=pins.FEW_ENTRIES_FLOAT32_GRADIENT)
 @example(recipe=pins.FUSED_WEIGHT_GRADIENT)
+@example(recipe=pins.FUSED_PROJECTED_GRADIENT)
 def test_gradients(candidate, recipe, conformance_run):
     """d(random weighted sum of output, h_n, c_n) / d(input, h0, c0, every parameter)."""
     conformance_run.check_backward(candidate, recipe, check_gradients)
