@@ -252,10 +252,12 @@ def sweep(name: str, examples: int, seconds: float, seed: int, log,
             yield [(recipe, k) for recipe in pinned_recipes() for k in range(len(checks))]
             return
         pool = draw_specs(spec_pool, seed, dtypes) if spec_pool else None
-        shapes = [r for r in draw_shapes(shape_pool, seed, dtypes) if not crashes(r)
-                  ] if shape_pool else []
-        if shape_pool and not shapes:
-            raise ValueError(f"--shape-pool {shape_pool}: no structure left to run")
+        shapes = []  # the pool's structures as the sweep runs them: restricted, no crashes
+        if shape_pool:
+            runnable = (restricted(r, avoided) for r in draw_shapes(shape_pool, seed, dtypes))
+            shapes = [r for r in runnable if r is not None and not crashes(r)]
+            if not shapes:
+                raise ValueError(f"--shape-pool {shape_pool}: no structure left to run")
         for k in itertools.count():
             drawn = draw_recipes(200, batch_seed(seed, k), pool, dtypes)
             if shapes:
