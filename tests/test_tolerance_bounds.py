@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance.checks import gradient_samples
 from conformance.checks import gradients as G
 from conformance.checks import known_answers as K
 from conformance.checks.dropout import _first_layer, _first_layer_tolerances
@@ -107,7 +108,7 @@ def _gradient_bounds(recipe, dtype):
         models = [G.run_model_gradients(recipe, reference.weights, k)
                   for k in range(G.gradient_samples(recipe))]
     rounding = G.gradient_rounding_errors(recipe, truth, *models, with_rms=True)
-    maxima = [{label: pair[0] for label, pair in g.items()} for g in (errors, sens, rounding)]
+    maxima = [gradient_samples.maxima(g) for g in (errors, sens, rounding)]
     tols = G.gradient_tolerances(recipe, truth.grads, *maxima,
                                  G.rms_gauges(recipe, truth.grads, errors, sens, rounding))
     for label, tol in tols.items():

@@ -70,5 +70,6 @@ def rms_gauges(recipe: CaseRecipe, truth: dict, reference: dict, sensitivities: 
             for label in reference}
 
 
-def _maxima(gauge: dict) -> dict[str, float]:
+def maxima(gauge: dict) -> dict[str, float]:
+    """Per gradient: the element-wise gauge of a with_rms gauge's (max, rms) pairs."""
     return {label: pair[0] for label, pair in gauge.items()}

@@ -59,7 +59,7 @@ from conformance.core.gauge import (arithmetic_ulps, gauge_precision,
                                     perturbation_seed, perturbed_case)
 from conformance.core.tolerance import (GRADIENT_MULTIPLE, GRADIENT_RMS_MULTIPLE, Tolerance, eps,
                                         max_abs_diff, max_and_rms_diff, tolerance_for)
-from conformance.checks.gradient_samples import (_maxima, gradient_rounding_errors,
+from conformance.checks.gradient_samples import (gradient_rounding_errors, maxima,
                                                  gradient_samples, rms_gauges)
 
 def __getattr__(name: str):
@@ -328,8 +328,8 @@ def gradient_problems(invocation: Invocation, recipe: CaseRecipe) -> list:
                               model=(lambda case: (out, (h_n, c_n))) if full else None)
     actual = {label: leaf.grad for label, leaf in leaves.items()}
     problems += gradient_problems_of(recipe, actual, reference.grads, truth.grads,
-                                     _maxima(errors), _maxima(sensitivities),
-                                     _maxima(rounding_errors),
+                                     maxima(errors), maxima(sensitivities),
+                                     maxima(rounding_errors),
                                      rms_gauges(recipe, truth.grads, errors, sensitivities,
                                                 rounding_errors))
     return problems
